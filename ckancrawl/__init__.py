@@ -1,0 +1,1 @@
+"""ckancrawl: a Scrapy project that measures the CKAN open-data ecosystem."""

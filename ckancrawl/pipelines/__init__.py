@@ -1,0 +1,1 @@
+"""Item pipelines, one per file. Each docstring names the settings it reads."""
