@@ -38,6 +38,8 @@ class SiteSnapshot:
     status: str = "failed"
     #: Why the site as a whole could not be measured (no URL, not CKAN, DNS...).
     failure: str | None = None
+    #: The home page's URL after redirects; None if it could not be fetched.
+    home_url: str | None = None
     #: The Action API base that answered, after redirects, ending in "/action/".
     api_url: str | None = None
     ckan_version: str | None = None

@@ -1,0 +1,68 @@
+"""Scrapy settings for ckancrawl. Every setting is documented in README.md.
+
+Secrets (CKAN_API_KEY, GITHUB_TOKEN) are read from the environment by the components
+that need them and are never settings: settings are printed in logs.
+"""
+import os
+
+BOT_NAME = "ckancrawl"
+SPIDER_MODULES = ["ckancrawl.spiders"]
+NEWSPIDER_MODULE = "ckancrawl.spiders"
+
+# -- Where the work comes from --------------------------------------------------------
+#: The CKAN Ecosystem Catalog; spiders read their work list from it.
+CATALOG_URL = os.environ.get("CATALOG_URL", "https://catalog.civicdataecosystem.org")
+
+# -- Identity and politeness -----------------------------------------------------------
+#: Where site operators can read what this crawler is and whom to contact.
+CKANCRAWL_CONTACT_URL = os.environ.get("CKANCRAWL_CONTACT_URL", "https://github.com/ckancrawl/ckancrawl")
+USER_AGENT = f"ckancrawl/0.1 (+{CKANCRAWL_CONTACT_URL})"
+# The Action API is not for robots.txt-governed page crawling: CKAN's default robots.txt
+# disallows /api/ while the API is the documented way to read the portal.
+ROBOTSTXT_OBEY = False
+#: Many sites at once, few requests at once on each.
+CONCURRENT_REQUESTS = 128
+CONCURRENT_REQUESTS_PER_DOMAIN = 4
+DOWNLOAD_TIMEOUT = 15
+#: Answers larger than this are cut off and recorded as "too large".
+DOWNLOAD_MAXSIZE = 64 * 1024 * 1024
+DOWNLOAD_WARNSIZE = 16 * 1024 * 1024
+#: AutoThrottle adapts each site's delay to its latency. A low start delay matters:
+#: a site is measured in a handful of requests, and the default 5 s would dominate.
+AUTOTHROTTLE_ENABLED = True
+AUTOTHROTTLE_START_DELAY = 0.25
+AUTOTHROTTLE_MAX_DELAY = 30.0
+AUTOTHROTTLE_TARGET_CONCURRENCY = 2.0
+#: Probing callbacks hold their home page while they wait for API answers; allow many
+#: sites in flight at once.
+SCRAPER_SLOT_MAX_ACTIVE_SIZE = 100 * 1024 * 1024
+REACTOR_THREADPOOL_MAXSIZE = 20
+COOKIES_ENABLED = False
+TELNETCONSOLE_ENABLED = False
+
+# -- Retries ------------------------------------------------------------------------------
+RETRY_ENABLED = True
+RETRY_TIMES = 2
+#: A site that stays down is recorded with its reason; that is not an error of the crawl.
+RETRY_GIVE_UP_LOG_LEVEL = "WARNING"
+RETRY_HTTP_CODES = [500, 502, 503, 504, 522, 524, 408, 429]
+RETRY_BACKOFF_BASE = 0.5
+RETRY_BACKOFF_MAX = 30.0
+RETRY_AFTER_MAX = 120.0
+
+DOWNLOADER_MIDDLEWARES = {
+    "scrapy.downloadermiddlewares.retry.RetryMiddleware": None,
+    "ckancrawl.middlewares.retry.BackoffRetryMiddleware": 550,
+}
+
+# -- Storage --------------------------------------------------------------------------------
+ITEM_PIPELINES = {
+    "ckancrawl.pipelines.mongo_keys.MongoKeysPipeline": 200,
+    "ckancrawl.pipelines.mongodb.MongoPipeline": 300,
+}
+#: Unset: items are not stored in MongoDB (feed exports still work).
+MONGODB_URI = os.environ.get("MONGODB_URI")
+MONGODB_DATABASE = os.environ.get("MONGODB_DATABASE", "ckancrawl")
+
+FEED_EXPORT_ENCODING = "utf-8"
+LOG_LEVEL = os.environ.get("LOG_LEVEL", "INFO")
