@@ -68,7 +68,9 @@ def read_envelope(response: Response, action: str) -> Any:
         )
     if data["success"] is not True:
         error = data.get("error")
-        raise FetchError("ckan error", f"{action}: {_error_message(error)} (HTTP {response.status})")
+        raise FetchError(
+            "ckan error", f"{action}: {_error_message(error)} (HTTP {response.status})", response.status
+        )
     if "result" not in data:
         raise FetchError("wrong shape", f"{action} answered success without a result at {response.url}")
     return data["result"]
@@ -184,28 +186,39 @@ class CkanApiSpider(scrapy.Spider):
     async def count_names(self, api_url: str, action: str) -> int:
         """Count what a name list action (organization_list, ...) holds, past any cap.
 
-        CKAN 2.7+ caps these lists (``ckan.group_and_organization_list_max``, 1000 by
-        default) and pages them with limit/offset; older versions ignore both and return
-        everything. A short page whose size is a round number may be a lower cap, so the
-        next page is checked too; a page that repeats the first means offset is ignored.
+        CKAN 2.9+ (and 2.7.10, 2.8.7) caps these lists at
+        ``ckan.group_and_organization_list_max`` (1000 by default) and pages them with
+        limit/offset; before 2.5 both are ignored and everything comes back at once.
+        CKAN 2.9.0 and 2.9.1 answer 500 to any ``limit``, so paging then goes by
+        ``offset`` alone. A short page whose size is a round number may be a lower cap,
+        so the next page is checked too; a page that repeats the first one means offset
+        is ignored and the first page was the whole list.
         """
-        names: set[str] = set()
-        first: list[Any] | None = None
-        offset = 0
-        while True:
-            page = await self.call_action(
-                api_url, action, {"limit": self.list_page_size, "offset": offset}
-            )
-            if not isinstance(page, list):
-                raise FetchError("wrong shape", f"{action} answered a {type(page).__name__}, not a list")
-            if first is not None and page and page[:1] == first[:1]:
-                break  # offset ignored: the first page was the whole list
-            first = page if first is None else first
-            fresh = {json.dumps(name) if not isinstance(name, str) else name for name in page} - names
+        limit: int | None = self.list_page_size
+        try:
+            first = await self._name_page(api_url, action, limit, 0)
+        except FetchError as error:
+            if error.kind not in ("ckan error", "http error") or (error.status or 0) < 500:
+                raise
+            limit = None
+            first = await self._name_page(api_url, action, None, 0)
+        names = set(first)
+        page = first
+        while page and len(page) % 25 == 0 and (limit is None or len(page) <= limit):
+            page = await self._name_page(api_url, action, limit, len(names))
+            if page[:1] == first[:1]:
+                break
+            fresh = set(page) - names
+            if not fresh:
+                break
             names |= fresh
-            if not page or not fresh or len(page) > self.list_page_size:
-                break
-            if len(page) < self.list_page_size and len(page) % 25:
-                break
-            offset += len(page)
         return len(names)
+
+    async def _name_page(self, api_url: str, action: str, limit: int | None, offset: int) -> list[str]:
+        params: dict[str, Any] = {"offset": offset} if offset or limit is None else {}
+        if limit is not None:
+            params["limit"] = limit
+        page = await self.call_action(api_url, action, params or None)
+        if not isinstance(page, list):
+            raise FetchError("wrong shape", f"{action} answered a {type(page).__name__}, not a list")
+        return [name if isinstance(name, str) else json.dumps(name, sort_keys=True) for name in page]
