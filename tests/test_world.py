@@ -468,6 +468,16 @@ def test_truth_mismatches_name_every_wrong_value() -> None:
         "errors[package_list]: want ckan error (HTTP 403), got None"]
 
 
+def test_judge_reports_wrong_and_missing_items(start_world) -> None:
+    pool = spec.AddressPool()
+    world = start_world([spec.ckan_portal(pool), spec.not_ckan(pool)])
+    good, other = world.portals
+    right = {"listed_url": good.listed_url, **{f: getattr(good.truth, f) for f in spec.Truth.VALUE_FIELDS}}
+    assert world.judge([right]) == {other.name: ["no item"]}
+    wrong = {**right, "num_groups": 0}
+    assert world.judge([wrong])[good.name] == [f"num_groups: want {good.truth.num_groups}, got 0"]
+
+
 def test_specs_round_trip_through_json() -> None:
     portals = spec.one_of_each(spec.AddressPool())
     again = spec.portals_from_json(spec.portals_to_json(portals))

@@ -11,6 +11,7 @@
             portal.listed_url, portal.truth      # ports filled in
         world.stats()                            # the server's request log
         world.scrapy_settings()                  # resolver settings for a crawl
+        world.judge(items)                       # portal name -> what the items get wrong
 
 ``start_world`` writes the spec (and a self-signed certificate when a portal needs the
 TLS port) into ``workdir``, starts ``python -m tests.world.server``, waits for its ready
@@ -30,7 +31,7 @@ import time
 import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Any, Iterable, Mapping
 
 from tests.world.spec import PortalSpec, Truth, fill_ports, hosts_mapping, portal_to_dict, resolved_truth
 
@@ -102,6 +103,21 @@ class RunningWorld:
         chosen = list(portals) if portals is not None else self.portals
         target.write_text("".join(p.listed_url + "\n" for p in chosen), encoding="utf-8")
         return target
+
+    def judge(self, items: Iterable[Mapping[str, Any]]) -> dict[str, list[str]]:
+        """Compare crawled items (dicts with ``listed_url``) with the truth.
+
+        Returns portal name -> what is wrong (see Truth.mismatches), only for portals
+        with something wrong; a portal without an item gets ``["no item"]``.
+        """
+        by_url = {item.get("listed_url"): item for item in items}
+        verdict = {}
+        for portal in self.portals:
+            item = by_url.get(portal.listed_url)
+            problems = ["no item"] if item is None else portal.truth.mismatches(item)
+            if problems:
+                verdict[portal.name] = problems
+        return verdict
 
     def scrapy_settings(self) -> dict[str, Any]:
         """Process-level settings that make Scrapy resolve the world's ``*.test`` names."""
