@@ -737,7 +737,7 @@ def html_instead_of_json(pool: AddressPool, endpoint: str = "group_list", **kw: 
     return faulty_answer(pool, "html", endpoint, **kw)
 
 
-def _single_host_failure(pool: AddressPool, preset: str, host: HostSpec, reason: Reason,
+def _single_host_failure(preset: str, host: HostSpec, reason: Reason,
                          name: str | None = None, listed_path: str = "/") -> PortalSpec:
     return _portal(preset, host.origin() + listed_path, [host], failed_truth(reason), name)
 
@@ -745,7 +745,7 @@ def _single_host_failure(pool: AddressPool, preset: str, host: HostSpec, reason:
 def not_ckan(pool: AddressPool, latency_ms: int = 0, name: str | None = None) -> PortalSpec:
     """A web site that is not CKAN: 200 HTML on every path, the API paths included."""
     host = HostSpec(address=pool.address(), role="html", title="City of Example", latency_ms=latency_ms)
-    return _single_host_failure(pool, "not_ckan", host, Reason(NOT_CKAN), name)
+    return _single_host_failure("not_ckan", host, Reason(NOT_CKAN), name)
 
 
 def status_everywhere(pool: AddressPool, status: int, latency_ms: int = 0, name: str | None = None) -> PortalSpec:
@@ -761,7 +761,7 @@ def status_everywhere(pool: AddressPool, status: int, latency_ms: int = 0, name:
         preset, reason = "server_error_everywhere", Reason(HTTP_ERROR, status)
     else:
         preset, reason = "not_found_everywhere" if status == 404 else f"status_{status}_everywhere", Reason(NOT_CKAN, status)
-    return _single_host_failure(pool, preset, host, reason, name)
+    return _single_host_failure(preset, host, reason, name)
 
 
 def slow_site(pool: AddressPool, delay_s: float = SLOW_DELAY_S, latency_ms: int = 0,
@@ -769,7 +769,7 @@ def slow_site(pool: AddressPool, delay_s: float = SLOW_DELAY_S, latency_ms: int 
     """A CKAN whose every answer comes after ``delay_s`` seconds: "timeout"."""
     host = ckan_host(pool, latency_ms=latency_ms)
     host.fault = Fault("slow", delay_s=delay_s)
-    return _single_host_failure(pool, "slow_site", host, Reason(TIMEOUT), name)
+    return _single_host_failure("slow_site", host, Reason(TIMEOUT), name)
 
 
 def redirect_chain(pool: AddressPool, https: bool = False, latency_ms: int = 0, name: str | None = None,
