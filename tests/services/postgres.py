@@ -12,7 +12,7 @@ import shutil
 from pathlib import Path
 
 from .layout import Layout
-from .process import ServiceError, log_tail, run
+from .process import ServiceError, log_tail, require_free_port, run
 
 PG_BIN = Path("/usr/lib/postgresql/15/bin")
 
@@ -62,6 +62,7 @@ class Postgres:
     def start(self) -> None:
         if self.is_running():
             return
+        require_free_port(self.port, "PostgreSQL")
         options = (f"-p {self.port} -k /tmp -c listen_addresses=127.0.0.1 -c fsync=off "
                    "-c synchronous_commit=off -c full_page_writes=off -c max_connections=100")
         try:

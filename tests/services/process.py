@@ -11,6 +11,7 @@ import os
 import signal
 import socket
 import subprocess
+import sys
 import time
 import urllib.error
 import urllib.request
@@ -123,10 +124,55 @@ def port_in_use(port: int, host: str = "127.0.0.1") -> bool:
         return probe.connect_ex((host, port)) == 0
 
 
-def require_free_port(port: int, service: str) -> None:
-    if port_in_use(port):
-        raise ServiceError(f"port {port} (for {service}) is already used by another program; "
-                           f"stop it (see `ss -ltnp 'sport = :{port}'`) and run the tests again")
+def port_bindable(port: int, host: str = "127.0.0.1") -> bool:
+    """Whether a server could listen on host:port now (a client socket can hold it too)."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            probe.bind((host, port))
+        except OSError:
+            return False
+    return True
+
+
+def require_free_port(port: int, service: str, wait: float = 70) -> None:
+    """Fail unless `port` can be listened on, waiting for a client socket that holds it to close
+    (a TIME_WAIT socket of a client that did not set SO_REUSEADDR holds it for 60 s)."""
+    if port_bindable(port):
+        return
+    sys.stderr.write(f"Waiting up to {wait:.0f} s for port {port} ({service}) to be released...\n")
+    if wait_until(lambda: port_bindable(port), wait, interval=0.5):
+        return
+    raise ServiceError(f"port {port} (for {service}) is used by another program; "
+                       f"stop it (see `ss -tnp 'sport = :{port}'`) and run the tests again")
+
+
+RESERVED_PORTS = Path("/proc/sys/net/ipv4/ip_local_reserved_ports")
+
+
+def reserve_ports(ports: Sequence[int]) -> bool:
+    """Ask the kernel not to hand these ports out as ephemeral ports (best effort, root only).
+
+    The services' fixed ports lie in Linux's ephemeral range (32768-60999): without this,
+    any client socket or `bind(port=0)` on the machine (the simulated world binds
+    hundreds) can take one while a service is (re)starting.
+    """
+    try:
+        current = RESERVED_PORTS.read_text().strip()
+    except OSError:
+        return False
+    covered: set[int] = set()
+    for part in filter(None, current.split(",")):
+        low, _, high = part.partition("-")
+        covered.update(range(int(low), int(high or low) + 1))
+    missing = [p for p in ports if p not in covered]
+    if not missing:
+        return True
+    try:
+        RESERVED_PORTS.write_text(",".join(filter(None, [current, *map(str, missing)])))
+    except OSError:
+        return False
+    return True
 
 
 def http_ok(url: str, timeout: float = 2) -> bool:

@@ -20,7 +20,7 @@ from typing import Iterator
 from .ckan import DATASTORE_READ_USER, DB_PASSWORD, DB_USER, CkanServer
 from .layout import Layout
 from .postgres import Postgres
-from .process import ServiceError
+from .process import ServiceError, reserve_ports
 from .redis import Redis
 from .solr import SolrStandinService
 
@@ -51,6 +51,8 @@ class CatalogStack:
         started = time.monotonic()
         self.layout.make_dirs()
         self._acquire_lock()
+        ports = self.layout.ports
+        reserve_ports([ports.postgres, ports.redis, ports.solr, ports.ckan])
         try:
             with self._timed("stale"):
                 self.ckan.stop_stale()

@@ -466,7 +466,7 @@ class StandardParser:
         if token is None:
             raise syntax_error(self._text, f'Encountered "<EOF>" at line 1, column {len(self._text)}.')
         raise syntax_error(self._text, f'Encountered " <{token.kind}> "{token.text} "" at line 1, '
-                                       f'column {token.column}.')
+                                       f'column {token.column + 1}.')
 
     # grammar
     def _query(self, field: str | None) -> Query | None:
