@@ -7,6 +7,7 @@ fixed vocabulary (``KINDS``) so that runs can be counted and compared
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import dataclass
 from typing import Any
 
@@ -43,6 +44,12 @@ KINDS = (
     "not a ckan site",
     "no url",
     "bad url",
+    # GitHub (extensions spider)
+    "not github",
+    "not found",
+    "blocked",
+    "graphql error",
+    "needs token",
     "error",
 )
 
@@ -79,7 +86,8 @@ def describe_exception(exc: BaseException | Failure, timeout: float | None = Non
     if isinstance(exc, (DownloadConnectionRefusedError, twisted_error.ConnectionRefusedError)):
         return FetchError("connection refused", "nothing listens at that address")
     if _is_tls_error(exc):
-        return FetchError("tls", f"TLS handshake failed ({text})")
+        openssl_reason = re.findall(r"'([^']+)'\)\]", text)
+        return FetchError("tls", f"TLS handshake failed ({openssl_reason[-1] if openssl_reason else text})")
     if isinstance(exc, DownloadCancelledError) and "max size" in text.lower():
         return FetchError("too large", text)
     if isinstance(exc, IgnoreRequest) and "redirect" in text.lower():
@@ -103,18 +111,30 @@ def describe_exception(exc: BaseException | Failure, timeout: float | None = Non
 
 
 def _is_tls_error(exc: BaseException) -> bool:
+    """Twisted wraps TLS failures (ResponseNeverReceived, ConnectionLost...) and Scrapy
+    wraps those again: look through causes and the wrapped Failures' ``reasons``."""
     try:
         from OpenSSL.SSL import Error as OpenSSLError
     except ImportError:  # pragma: no cover - pyOpenSSL is a Scrapy dependency
         OpenSSLError = ()  # type: ignore[assignment]
-    if isinstance(exc, OpenSSLError):
-        return True
-    # Twisted wraps TLS failures in ResponseNeverReceived / ConnectionLost with the
-    # OpenSSL error inside its ``reasons``.
-    for reason in getattr(exc, "reasons", []) or []:
-        if isinstance(getattr(reason, "value", None), OpenSSLError):
+    pending: list[Any] = [exc]
+    seen: set[int] = set()
+    while pending:
+        current = pending.pop()
+        if current is None or id(current) in seen:
+            continue
+        seen.add(id(current))
+        if isinstance(current, Failure):
+            current = current.value
+        if isinstance(current, OpenSSLError) or "ssl" in type(current).__name__.lower():
             return True
-    return "ssl" in type(exc).__name__.lower() or "tls" in str(exc).lower()[:200]
+        pending += [getattr(current, "__cause__", None), getattr(current, "__context__", None)]
+        pending += list(getattr(current, "reasons", None) or [])
+        pending += [a for a in getattr(current, "args", ()) if isinstance(a, (BaseException, Failure, list))]
+        for arg in getattr(current, "args", ()):
+            if isinstance(arg, list):
+                pending += arg
+    return "SSL routines" in str(exc)
 
 
 def response_error(response: Response) -> FetchError:
@@ -143,7 +163,10 @@ def decode_json(response: Response) -> Any:
     try:
         return json.loads(text)
     except json.JSONDecodeError as exc:
-        if exc.pos >= len(text.rstrip()):
+        # The body stopped early: the connection closed without Content-Length
+        # (Scrapy flags it "partial"), or the error sits at the very end of the input.
+        at_end = exc.pos >= len(text.rstrip()) or exc.msg.startswith("Unterminated string")
+        if at_end or "partial" in response.flags:
             raise FetchError(
                 "truncated json", f"the JSON ends early after {len(body)} bytes at {response.url}"
             ) from None
