@@ -112,7 +112,7 @@ class CkanServer:
     def start(self, timeout: float = 90) -> None:
         """Start gunicorn and wait until the Action API answers status_show."""
         self.stop_stale()
-        require_free_port(self.port, "CKAN")
+        require_free_port(self.port, "CKAN", stale_markers=("gunicorn", "CKAN_INI=", "wsgi:application"))
         (self.layout.ckan_dir / "storage").mkdir(parents=True, exist_ok=True)
         gunicorn = self.layout.ckan_venv / "bin" / "gunicorn"
         with open(self.log, "ab") as log:

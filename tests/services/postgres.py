@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import signal
 from pathlib import Path
 
 from .layout import Layout
@@ -62,7 +63,9 @@ class Postgres:
     def start(self) -> None:
         if self.is_running():
             return
-        require_free_port(self.port, "PostgreSQL")
+        # SIGINT is PostgreSQL's fast shutdown (SIGTERM would wait for clients to leave).
+        require_free_port(self.port, "PostgreSQL", stale_markers=("postgres", f"-p {self.port}", "-k /tmp"),
+                          stale_signal=signal.SIGINT)
         options = (f"-p {self.port} -k /tmp -c listen_addresses=127.0.0.1 -c fsync=off "
                    "-c synchronous_commit=off -c full_page_writes=off -c max_connections=100")
         try:

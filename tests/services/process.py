@@ -135,10 +135,61 @@ def port_bindable(port: int, host: str = "127.0.0.1") -> bool:
     return True
 
 
-def require_free_port(port: int, service: str, wait: float = 70) -> None:
-    """Fail unless `port` can be listened on, waiting for a client socket that holds it to close
-    (a TIME_WAIT socket of a client that did not set SO_REUSEADDR holds it for 60 s)."""
+def listener_pids(port: int) -> set[int]:
+    """Processes listening on TCP `port` on 127.0.0.1 or all addresses (from /proc)."""
+    inodes = set()
+    try:
+        with open("/proc/net/tcp") as table:
+            next(table)
+            for line in table:
+                fields = line.split()
+                address, listen_port = fields[1].split(":")
+                if fields[3] == "0A" and int(listen_port, 16) == port and address in ("0100007F", "00000000"):
+                    inodes.add(f"socket:[{fields[9]}]")
+    except OSError:
+        return set()
+    pids = set()
+    for entry in os.scandir("/proc"):
+        if not entry.name.isdigit():
+            continue
+        try:
+            for fd in os.scandir(f"/proc/{entry.name}/fd"):
+                if os.readlink(fd.path) in inodes:
+                    pids.add(int(entry.name))
+                    break
+        except OSError:
+            continue
+    return pids
+
+
+def stop_listeners_like(port: int, markers: Sequence[str], sig: int = signal.SIGTERM) -> list[int]:
+    """Stop the processes listening on `port` whose command line has every marker.
+
+    For services left behind by a killed session of another checkout (their pid files
+    are not ours); called only while holding the catalog lock, so no live session owns them.
+    """
+    stopped = []
+    for pid in sorted(listener_pids(port)):
+        line = command_line(pid)
+        if all(marker in line for marker in markers):
+            try:
+                leads_group = os.getpgid(pid) == pid
+            except ProcessLookupError:
+                continue
+            stop_pid(pid, group=leads_group, sig=sig)
+            stopped.append(pid)
+    return stopped
+
+
+def require_free_port(port: int, service: str, wait: float = 70,
+                      stale_markers: Sequence[str] = (), stale_signal: int = signal.SIGTERM) -> None:
+    """Fail unless `port` can be listened on: stop a stale service of ours that holds it
+    (`stale_markers`), else wait for a client socket that holds it to close (a TIME_WAIT
+    socket of a client that did not set SO_REUSEADDR holds it for 60 s)."""
     if port_bindable(port):
+        return
+    if stale_markers and stop_listeners_like(port, stale_markers, stale_signal) and \
+            wait_until(lambda: port_bindable(port), 10, interval=0.2):
         return
     sys.stderr.write(f"Waiting up to {wait:.0f} s for port {port} ({service}) to be released...\n")
     if wait_until(lambda: port_bindable(port), wait, interval=0.5):

@@ -33,7 +33,7 @@ class Redis:
 
     def start(self) -> None:
         stop_stale(self.pid_file, f"127.0.0.1:{self.port}")
-        require_free_port(self.port, "Redis")
+        require_free_port(self.port, "Redis", stale_markers=(f"redis-server 127.0.0.1:{self.port}",))
         self.workdir.mkdir(parents=True, exist_ok=True)
         run(["redis-server", "--port", str(self.port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
              "--daemonize", "yes", "--pidfile", str(self.pid_file), "--logfile", str(self.log),

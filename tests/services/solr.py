@@ -36,7 +36,7 @@ class SolrStandinService:
         stop_stale(self.pid_file, MARKER)
         if fresh:
             Path(self.data).unlink(missing_ok=True)
-        require_free_port(self.port, "the Solr stand-in")
+        require_free_port(self.port, "the Solr stand-in", stale_markers=(MARKER, f"--port {self.port}"))
         self.data.parent.mkdir(parents=True, exist_ok=True)
         with open(self.log, "ab") as log:
             self._process = subprocess.Popen(

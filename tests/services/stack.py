@@ -5,8 +5,10 @@ the CKAN and datastore databases are re-created from template databases made rig
 after the one-time bootstrap (so they hold the sysadmin, its token and one
 organization, and no dataset), the search index starts empty and Redis starts empty.
 `stop()` stops everything. Only one session at a time can own the stack (a lock file
-under .services/); another waits for it. Services left running by a session that was
-killed are found through their pid files and stopped (PostgreSQL is reused).
+in /tmp, since the ports are the machine's); another waits for it. Services left
+running by a session that was killed are found through their pid files, or, when
+another checkout left them, as the listener on the port with our command line, and are
+stopped (PostgreSQL of this checkout is reused).
 """
 from __future__ import annotations
 
@@ -14,7 +16,9 @@ import contextlib
 import fcntl
 import os
 import sys
+import tempfile
 import time
+from pathlib import Path
 from typing import Iterator
 
 from .ckan import DATASTORE_READ_USER, DB_PASSWORD, DB_USER, CkanServer
@@ -126,7 +130,8 @@ class CatalogStack:
         self.postgres.psql(self.ckan.permissions_sql.read_text(), database="datastore_default")
 
     def _acquire_lock(self) -> None:
-        path = self.layout.services_dir / "stack.lock"
+        # The ports are the machine's, not the checkout's: one lock for every checkout.
+        path = Path(tempfile.gettempdir()) / f"ckancrawl-test-catalog-{self.layout.ports.ckan}.lock"
         self._lock_file = open(path, "w")
         deadline = time.monotonic() + LOCK_WAIT_SECONDS
         announced = False
