@@ -134,10 +134,12 @@ def _healthy(pool: AddressPool, rng: random.Random, index: int) -> PortalSpec:
                             use_hostname=use_hostname, **fields)
 
 
-def make_world(n: int, faulty_share: float = 0.05, latency_ms: int = 100, seed: int = 0) -> list[PortalSpec]:
-    """``n`` portals, ``round(n * faulty_share)`` of them faulty; same seed, same world."""
+def make_world(n: int, faulty_share: float = 0.05, latency_ms: int = 100, seed: int = 0,
+               pool: AddressPool | None = None) -> list[PortalSpec]:
+    """``n`` portals, ``round(n * faulty_share)`` of them faulty; same seed, same world.
+    ``pool`` hands out the addresses (to share a world with other portals)."""
     rng = random.Random(seed)
-    pool = AddressPool()
+    pool = pool or AddressPool()
     faulty = set(rng.sample(range(n), round(n * faulty_share)))
     weighted = [((name, make), weight) for name, make, weight in FAULTY]
     portals = []
