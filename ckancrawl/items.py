@@ -57,3 +57,74 @@ class SiteSnapshot:
     errors: dict[str, str] = field(default_factory=dict)
     #: status_show's result as the site returned it (keys sanitized before storage).
     status_show: dict[str, Any] | None = None
+
+
+@dataclass
+class ExtensionSnapshot:
+    """One CKAN extension's GitHub repository as measured by one run of ``extensions``.
+
+    Metric names are those of the catalog's ``extension`` schema, so the catalog sync can
+    patch them as they are. A metric that could not be read is None and ``errors`` says
+    why; a metric that is known to be empty is 0 (no releases, no open issues) or None
+    with no error (no license, no latest release).
+    """
+
+    mongo_collection: ClassVar[str] = "extensions"
+    mongo_key: ClassVar[tuple[str, ...]] = ("extension", "run_timestamp")
+    entity_key: ClassVar[tuple[str, ...]] = ("extension",)
+
+    #: Stable identity: the catalog dataset name, else the listed repository (owner/name).
+    extension: str
+    #: Start of the run (UTC, ISO 8601), shared by every item of the run, kept on resume.
+    run_timestamp: str
+    #: Where the extension came from: "catalog", "repos" (a file) or "repo" (one argument).
+    source: str
+    #: The URL or name as listed; None if the catalog dataset had none.
+    listed_url: str | None = None
+    catalog_dataset: str | None = None
+    catalog_dataset_id: str | None = None
+    #: The listed repository, normalised to "owner/name" (case as listed).
+    repository: str | None = None
+    #: "ok" (every metric read), "partial" (some unknown, see errors) or "failed".
+    status: str = "failed"
+    #: Why the repository could not be measured at all: "<kind>: <detail>" (no url, not
+    #: github, not found, blocked, rate limited, ...).
+    failure: str | None = None
+    #: The repository's current "owner/name" on GitHub (differs after a rename/transfer).
+    full_name: str | None = None
+    #: The listed "owner/name" when GitHub answered under another name, else None.
+    renamed_from: str | None = None
+    #: GitHub's numeric repository id: stable across renames and transfers.
+    repo_id: int | None = None
+    #: https://github.com/<full_name>
+    url: str | None = None
+    default_branch: str | None = None
+    stars: int | None = None
+    forks_count: int | None = None
+    #: Published releases (GitHub's own count).
+    total_releases: int | None = None
+    #: Tag of the release GitHub marks "latest" (skips drafts and pre-releases).
+    latest_release: str | None = None
+    #: Publication time of that release (ISO 8601), not its creation time.
+    release_date: str | None = None
+    #: Open issues, pull requests excluded.
+    open_issues: int | None = None
+    open_pull_requests: int | None = None
+    #: Contributors including anonymous ones (commit authors without a GitHub account).
+    contributors_count: int | None = None
+    #: Number of discussions; ``discussions_enabled`` says whether the tab is on.
+    discussions: int | None = None
+    discussions_enabled: bool | None = None
+    is_archived: bool | None = None
+    #: SPDX id ("MIT", "Apache-2.0"; "NOASSERTION" for an unrecognised licence).
+    license: str | None = None
+    #: Share of the code per language in percent (one decimal), largest first.
+    language_stats: dict[str, float] | None = None
+    #: Repository size in kilobytes, as GitHub reports it.
+    repository_size: int | None = None
+    #: Last push to any branch (ISO 8601).
+    last_update: str | None = None
+    #: Unknown metrics: metric name -> reason a person understands.
+    errors: dict[str, str] = field(default_factory=dict)
+    #: Metrics confirmed unchanged since the previous run by a conditional request (304).
+    not_modified: list[str] = field(default_factory=list)
