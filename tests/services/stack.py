@@ -54,7 +54,8 @@ class CatalogStack:
     def start(self) -> None:
         started = time.monotonic()
         self.layout.make_dirs()
-        self._acquire_lock()
+        with self._timed("lock"):
+            self._acquire_lock()
         ports = self.layout.ports
         reserve_ports([ports.postgres, ports.redis, ports.solr, ports.ckan])
         try:
