@@ -462,3 +462,11 @@ def test_open_fails_with_mongo_unavailable_when_nothing_listens(tmp_path):
     pipeline = pipeline_with(settings)
     with pytest.raises(MongoUnavailable, match="Cannot reach MongoDB"):
         asyncio.run(pipeline.open_spider())
+
+
+def test_an_invalid_uri_is_reported_without_its_password(tmp_path):
+    settings = {"MONGODB_URI": "mongodb://bob:se/cr@t@127.0.0.1:1/", "MONGODB_SPILL_DIR": str(tmp_path)}
+    pipeline = pipeline_with(settings)
+    with pytest.raises(MongoUnavailable, match="MONGODB_URI is not valid") as error:
+        asyncio.run(pipeline.open_spider())
+    assert "se/cr" not in str(error.value)

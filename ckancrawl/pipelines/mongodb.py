@@ -288,7 +288,7 @@ class MongoWriter:
                 connectTimeoutMS=int(self.server_selection_timeout * 1000),
             )
             self._client.admin.command("ping")
-        except ConfigurationError as exc:
+        except (ConfigurationError, ValueError) as exc:  # pymongo: ValueError too
             self.close()
             raise MongoUnavailable(
                 f"MONGODB_URI is not valid ({redact_uri(self.uri)}): "
