@@ -92,7 +92,9 @@ class Context:
 
 def _repository(parent: Any, args: dict[str, Any], ctx: Context, f: Field) -> Any:
     owner, name = args.get("owner"), args.get("name")
-    repo, _ = ctx.world.find(owner or "", name or "", follow_renames=args.get("followRenames", True))
+    repo, renamed = ctx.world.find(owner or "", name or "", follow_renames=args.get("followRenames", True))
+    if renamed and not repo.get("graphql_follows_rename", True):
+        repo = None
     if repo is None or repo["state"] != "ok":
         raise FieldError(f"Could not resolve to a Repository with the name '{owner}/{name}'.", "NOT_FOUND")
     return repo

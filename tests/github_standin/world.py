@@ -15,7 +15,11 @@ A repository::
      "contributors": 57, "anonymous_contributors": 2, "contributors_too_large": false,
      "releases": [{"tag": "v1.0", "created_at": "...", "published_at": "...",
                    "draft": false, "prerelease": false, "make_latest": null}],
-     "graphql_field_errors": {"discussions": "Something went wrong ..."}}
+     "graphql_field_errors": {"discussions": "Something went wrong ..."},
+     "graphql_follows_rename": true}            # false: GraphQL answers NOT_FOUND for old names
+
+Deleted and blocked repositories are NOT_FOUND to GraphQL (it does not say why); REST
+tells them apart (404, 451).
 
 Releases are listed by creation time, newest first, as GitHub does; drafts are invisible
 to tokens without push access, so they are never served. The latest release is the one
@@ -34,7 +38,7 @@ DEFAULTS: dict[str, Any] = {
     "updated_at": None, "default_branch": "main", "languages": {}, "open_issues": 0, "open_pulls": 0,
     "discussions": 0, "has_discussions": False, "contributors": 0, "anonymous_contributors": 0,
     "contributors_too_large": False, "releases": [], "graphql_field_errors": {}, "description": None,
-    "fork": False,
+    "fork": False, "graphql_follows_rename": True,
 }
 
 
