@@ -22,9 +22,10 @@ ensure_system_packages() {
     [ "$(id -u)" = 0 ] || die "missing Debian packages: ${missing[*]}; install them as root (apt-get install -y ${missing[*]})."
     echo "Installing Debian packages: ${missing[*]}"
     export DEBIAN_FRONTEND=noninteractive
-    apt-get update -qq </dev/null || die "apt-get update failed; check that the Debian mirrors are reachable."
-    apt-get install -y -qq --no-install-recommends "${missing[@]}" </dev/null \
-        || die "apt-get could not install: ${missing[*]}"
+    mkdir -p "$SERVICES_DIR"
+    local log="$SERVICES_DIR/apt.log"
+    { apt-get update -qq && apt-get install -y -qq --no-install-recommends "${missing[@]}"; } </dev/null >"$log" 2>&1 \
+        || { tail -20 "$log" >&2; die "apt-get could not install ${missing[*]} (log: $log)"; }
 }
 
 # ensure_ckan_venv: create $CKAN_VENV with CKAN_PINS, rebuilding it when the pins change.

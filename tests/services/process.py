@@ -149,16 +149,16 @@ def listener_pids(port: int) -> set[int]:
     except OSError:
         return set()
     pids = set()
-    for entry in os.scandir("/proc"):
-        if not entry.name.isdigit():
-            continue
-        try:
-            for fd in os.scandir(f"/proc/{entry.name}/fd"):
-                if os.readlink(fd.path) in inodes:
-                    pids.add(int(entry.name))
-                    break
-        except OSError:
-            continue
+    with os.scandir("/proc") as processes:
+        for entry in processes:
+            if not entry.name.isdigit():
+                continue
+            try:
+                with os.scandir(f"/proc/{entry.name}/fd") as descriptors:
+                    if any(os.readlink(fd.path) in inodes for fd in descriptors):
+                        pids.add(int(entry.name))
+            except OSError:
+                continue
     return pids
 
 

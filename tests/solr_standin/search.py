@@ -51,14 +51,18 @@ class Params:
         return shown
 
 
+def _to_int(value: str) -> int:
+    try:
+        return int(value)
+    except ValueError:
+        raise SolrError(400, f'For input string: "{value}"') from None
+
+
 def _int_param(params: Params, name: str, default: int) -> int:
     value = params.get(name)
     if value is None or value == "":
         return default
-    try:
-        number = int(value)
-    except ValueError:
-        raise SolrError(400, f'For input string: "{value}"') from None
+    number = _to_int(value)
     if number < 0:
         raise SolrError(400, f"'{name}' parameter cannot be negative")
     return number
@@ -154,9 +158,9 @@ def _project(doc: Document, score: float, wanted: list[str]) -> dict[str, Any]:
 def _facet_field(schema: Schema, params: Params, docs: list[Document], spec: str) -> tuple[str, list[Any]]:
     name = _strip_local_params(spec).strip()
     field = schema.require_field(name)
-    limit = int(params.field_param(name, "facet.limit", "100"))
-    offset = int(params.field_param(name, "facet.offset", "0"))
-    mincount = int(params.field_param(name, "facet.mincount", "0"))
+    limit = _to_int(params.field_param(name, "facet.limit", "100"))
+    offset = _to_int(params.field_param(name, "facet.offset", "0"))
+    mincount = _to_int(params.field_param(name, "facet.mincount", "0"))
     prefix = params.field_param(name, "facet.prefix")
     order = params.field_param(name, "facet.sort", "count" if limit > 0 else "index")
     counts: dict[str, int] = {}
