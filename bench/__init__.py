@@ -1,0 +1,1 @@
+"""Benchmarks of ckancrawl against the tools it replaces; see bench/README.md."""

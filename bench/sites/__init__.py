@@ -1,0 +1,1 @@
+"""Benchmark of the sites spider against the original threaded profiler."""
