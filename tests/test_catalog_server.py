@@ -50,12 +50,14 @@ def test_the_session_catalog_has_the_test_organization(ckan_catalog):
     assert ckan_catalog.org in ckan_catalog.action("organization_list")
 
 
-def test_created_site_datasets_are_found_by_search_page_by_page(ckan_catalog, paging_sites):
+@pytest.mark.parametrize("filters", ["fq", "fq_list"])
+def test_created_site_datasets_are_found_by_search_page_by_page(ckan_catalog, paging_sites, filters):
     ids = sorted(d["id"] for d in paging_sites)
     seen, last = [], None
     while True:
-        fq = "dataset_type:site" + ("" if last is None else f' AND id:{{"{last}" TO *]')
-        result = ckan_catalog.search(fq=fq, q="name:paging-site-*", sort="id asc", rows=3)
+        conditions = ["dataset_type:site"] + ([] if last is None else [f'id:{{"{last}" TO *]'])
+        params = {"fq": " AND ".join(conditions)} if filters == "fq" else {"fq_list": conditions}
+        result = ckan_catalog.search(q="name:paging-site-*", sort="id asc", rows=3, **params)
         if not result["results"]:
             break
         seen += [d["id"] for d in result["results"]]
@@ -192,3 +194,19 @@ def test_a_failing_search_index_is_a_search_error(ckan_catalog, solr_standin):
     status, body = api(ckan_catalog, "package_search", q="*:*")
     assert status == 409
     assert body["error"]["__type"] == "Search Error"
+
+
+def test_organization_show_counts_its_datasets_through_the_index(ckan_catalog):
+    ckan_catalog.create_organization("counted-org")
+    ckan_catalog.create_datasets([site(f"counted-site-{i}", owner_org="counted-org") for i in range(3)], "site")
+    assert ckan_catalog.action("organization_show", id="counted-org")["package_count"] == 3
+    listed = ckan_catalog.action("organization_list", all_fields=True, organizations=["counted-org"])
+    assert [(o["name"], o["package_count"]) for o in listed] == [("counted-org", 3)]
+
+
+def test_free_text_and_facets_through_ckan(ckan_catalog):
+    ckan_catalog.create_dataset(site("wetlands-portal", notes="Observations of coastal wetlands",
+                                     tag_string="ecology,coast"), "site")
+    result = ckan_catalog.search(q="coastal wetland", facet="true", **{"facet.field": '["tags"]'})
+    assert [d["name"] for d in result["results"]] == ["wetlands-portal"]
+    assert result["facets"]["tags"] == {"coast": 1, "ecology": 1}

@@ -15,6 +15,7 @@ from __future__ import annotations
 import contextlib
 import fcntl
 import os
+import shutil
 import sys
 import tempfile
 import time
@@ -58,6 +59,7 @@ class CatalogStack:
             self._acquire_lock()
         ports = self.layout.ports
         reserve_ports([ports.postgres, ports.redis, ports.solr, ports.ckan])
+        self._truncate_logs()
         try:
             with self._timed("stale"):
                 self.ckan.stop_stale()
@@ -129,6 +131,15 @@ class CatalogStack:
             self.postgres.copy_database(database, template, DB_USER)
         # Database-level grants are not copied with a template: apply them again.
         self.postgres.psql(self.ckan.permissions_sql.read_text(), database="datastore_default")
+        # Uploaded files belong with the database that knew them.
+        shutil.rmtree(self.layout.ckan_dir / "storage", ignore_errors=True)
+
+    def _truncate_logs(self) -> None:
+        """Each session's logs start empty (PostgreSQL's log belongs to its owner: left alone)."""
+        for name in ("ckan.log", "solr.log", "redis.log"):
+            path = self.layout.log_dir / name
+            if path.exists():
+                path.write_bytes(b"")
 
     def _acquire_lock(self) -> None:
         # The ports are the machine's, not the checkout's: one lock for every checkout.
