@@ -128,3 +128,83 @@ class ExtensionSnapshot:
     errors: dict[str, str] = field(default_factory=dict)
     #: Metrics confirmed unchanged since the previous run by a conditional request (304).
     not_modified: list[str] = field(default_factory=list)
+
+
+@dataclass
+class HarvestedDataset:
+    """One dataset of a CKAN portal as the ``harvest`` spider fetched it.
+
+    Stored in the raw metadata repository (ckancrawl/pipelines/raw_repository.py):
+    one current document per (portal, dataset_id) in ``raw_datasets``; a document whose
+    content_hash (or resource facts) changed moves to ``raw_datasets_history`` first.
+    """
+
+    mongo_collection: ClassVar[str] = "raw_datasets"
+    mongo_key: ClassVar[tuple[str, ...]] = ("portal", "dataset_id")
+    entity_key: ClassVar[tuple[str, ...]] = ()
+    #: How MongoPipeline writes it (see ckancrawl/pipelines/mongodb.py, strategies).
+    mongo_strategy: ClassVar[str] = "ckancrawl.pipelines.raw_repository.RawDatasetWrites"
+
+    #: The portal as given to the spider, normalised (ckancrawl.site_urls.normalize_site_url).
+    portal: str
+    #: CKAN's dataset id (a UUID on every CKAN version); stable across renames.
+    dataset_id: str
+    #: The dataset's name (URL slug) at harvest time.
+    name: str | None
+    #: The portal's ``metadata_modified`` as it sent it (naive UTC ISO 8601, e.g.
+    #: "2024-05-02T10:11:12.345678"); None when the portal sent none.
+    metadata_modified: str | None
+    #: The dataset dict exactly as the portal returned it (keys sanitized before storage).
+    raw: dict[str, Any]
+    #: "sha256:<hex>" of the canonical JSON of ``raw`` (sorted keys, UTF-8).
+    content_hash: str
+    #: The run timestamp (UTC, ISO 8601), shared by every item of the run.
+    harvested_at: str
+    #: Which call returned ``raw``: "package_search" or "package_show".
+    fetched_with: str = "package_search"
+    #: One dict per resource, filled by the resource facts pipeline (format, size,
+    #: MD5...); None when no facts were gathered.
+    resource_facts: list[dict[str, Any]] | None = None
+
+
+@dataclass
+class HarvestRun:
+    """What one run of the ``harvest`` spider did on one portal; yielded after its datasets.
+
+    ``complete`` is True only when every dataset id of the portal was listed without
+    error; only then are ``deleted_ids`` (stored datasets the portal no longer has)
+    marked deleted in the repository, and only a complete run is the starting point of
+    the next incremental harvest.
+    """
+
+    mongo_collection: ClassVar[str] = "harvest_runs"
+    mongo_key: ClassVar[tuple[str, ...]] = ("portal", "run_timestamp")
+    entity_key: ClassVar[tuple[str, ...]] = ()
+    mongo_strategy: ClassVar[str] = "ckancrawl.pipelines.raw_repository.HarvestRunWrites"
+
+    portal: str
+    run_timestamp: str
+    #: The Action API base that answered ("<root>/api/3/action/"); None if none did.
+    api_url: str | None = None
+    #: "search" (package_search pages), "show" (package_list + package_show), or
+    #: "search+show" (search failed part-way and the rest came from package_show).
+    method: str | None = None
+    #: Incremental lower bound on metadata_modified (UTC ISO 8601); None for a full harvest.
+    since: str | None = None
+    #: Where ``since`` came from: "argument", "last complete harvest" or None.
+    since_source: str | None = None
+    complete: bool = False
+    #: Datasets yielded by this run (new, changed and unchanged alike).
+    datasets: int = 0
+    #: Dataset ids the portal listed (all of them, also in an incremental run); None if unknown.
+    listed: int | None = None
+    #: What the portal's first package_search page said it holds; None if not asked.
+    reported_count: int | None = None
+    #: Stored, not yet deleted datasets the portal no longer lists; None if not known
+    #: (incomplete run, or no repository to compare with).
+    deleted_ids: list[str] | None = None
+    #: Why the run is not complete, or what went wrong on the way ("<kind>: <detail>").
+    errors: list[str] = field(default_factory=list)
+    #: Pages of package_search that failed and were asked again with fewer rows.
+    page_shrinks: int = 0
+    finished_at: str | None = None
