@@ -211,6 +211,7 @@ class DisMaxQuery(Query):
 
 _SPECIAL = set(' \t\n\r\u3000+-!():^[]"{}~*?\\/')
 _NUMBER = re.compile(r"\d+(?:\.\d+)?")
+_SINGLE_CHAR_TOKENS = {"(": "LPAREN", ")": "RPAREN", ":": "COLON", "+": "PLUS", "-": "MINUS", "!": "NOT"}
 
 
 class Token:
@@ -236,22 +237,12 @@ def _lex(query: str) -> list[Token]:
             i += 1
             continue
         start = i
-        if c == "(":
-            tokens.append(Token("LPAREN", c, start)); i += 1
-        elif c == ")":
-            tokens.append(Token("RPAREN", c, start)); i += 1
-        elif c == ":":
-            tokens.append(Token("COLON", c, start)); i += 1
-        elif c == "+":
-            tokens.append(Token("PLUS", c, start)); i += 1
-        elif c == "-":
-            tokens.append(Token("MINUS", c, start)); i += 1
-        elif c == "!":
-            tokens.append(Token("NOT", c, start)); i += 1
-        elif query.startswith("&&", i):
-            tokens.append(Token("AND", "&&", start)); i += 2
-        elif query.startswith("||", i):
-            tokens.append(Token("OR", "||", start)); i += 2
+        if c in _SINGLE_CHAR_TOKENS:
+            tokens.append(Token(_SINGLE_CHAR_TOKENS[c], c, start))
+            i += 1
+        elif query.startswith(("&&", "||"), i):
+            tokens.append(Token("AND" if c == "&" else "OR", query[i:i + 2], start))
+            i += 2
         elif c in "^~":
             i += 1
             number = _NUMBER.match(query, i)
