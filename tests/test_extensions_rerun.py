@@ -9,10 +9,10 @@ from __future__ import annotations
 
 import sqlite3
 import subprocess
-import time
 
-from tests.fixtures.github import FAKE_TOKEN, SECOND_TOKEN, extensions_command
-from tests.github_standin.client import PROJECT_ROOT
+import pytest
+
+from tests.fixtures.github import FAKE_TOKEN, SECOND_TOKEN
 
 REPOS = [
     {"id": i, "owner": "ckan", "name": f"ckanext-r{i}", "contributors": 3 * i, "stars": i,
@@ -113,24 +113,13 @@ def test_items_stream_out_as_each_batch_answers(github_standin, run_extensions) 
     assert scraped[1] < batches[1]  # the first batch's items were out before the second batch answered
 
 
-def test_a_crash_loses_at_most_the_batch_in_flight(github_standin, tmp_path) -> None:
+def test_a_crash_loses_at_most_the_batch_in_flight(github_standin, run_extensions, tmp_path) -> None:
     github = github_standin(REPOS[:4])
-    github.add_faults({"match": "ckanext-r3", "kind": "delay", "seconds": 60})
-    crawl = extensions_command(github, tmp_path, repos=LISTED[:4], settings={"GITHUB_BATCH_SIZE": "2"})
-    process = subprocess.Popen(crawl.command, cwd=PROJECT_ROOT, env=crawl.env,
-                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    store = tmp_path / "github-cache" / "etags.sqlite"
-    try:
-        deadline = time.monotonic() + 60
-        keys: list[str] = []
-        while time.monotonic() < deadline and len(keys) < 2:
-            time.sleep(0.2)
-            if store.exists():
-                keys = [k for (k,) in sqlite3.connect(store).execute("SELECT key FROM etags")]
-        process.kill()  # a crash: no clean shutdown
-    finally:
-        process.kill()
-        process.wait()
+    github.add_faults({"match": "ckanext-r3", "kind": "delay", "seconds": 60})  # the second batch hangs
+    with pytest.raises(subprocess.TimeoutExpired) as crashed:  # the crawl is killed, no clean shutdown
+        run_extensions(github, repos=LISTED[:4], settings={"GITHUB_BATCH_SIZE": "2", "DOWNLOAD_TIMEOUT": "120"}, timeout=10)
+    keys = [k for (k,) in sqlite3.connect(tmp_path / "github-cache" / "etags.sqlite").execute("SELECT key FROM etags")]
     assert sorted(keys) == ["contributors:1", "contributors:2"]
-    log = crawl.log.read_text(encoding="utf-8")
+    log = crashed.value.stderr
+    log = log.decode() if isinstance(log, bytes) else log
     assert log.count("Scraped from") == 2
