@@ -60,7 +60,7 @@ import sys
 import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Any
 from urllib.parse import unquote
@@ -278,14 +278,19 @@ class MongoWriter:
     def connect(self) -> None:
         """Create the client and ping the server; raise MongoUnavailable if it fails."""
         advice = (
-            "Start MongoDB or point MONGODB_URI at a running server. To crawl without "
-            "MongoDB, unset MONGODB_URI (./scripts/crawl then starts an embedded server)."
+            "Start MongoDB or point MONGODB_URI at a running server; or unset "
+            "MONGODB_URI: ./scripts/crawl then starts an embedded server, and a plain "
+            "`scrapy crawl` runs without MongoDB."
         )
         try:
             self._client = MongoClient(
                 self.uri,
                 serverSelectionTimeoutMS=int(self.server_selection_timeout * 1000),
                 connectTimeoutMS=int(self.server_selection_timeout * 1000),
+            )
+            concern = {**self._client.write_concern.document, "j": True}
+            self._db = self._client.get_database(
+                self.database_name, write_concern=WriteConcern(**concern)
             )
             self._client.admin.command("ping")
         except (ConfigurationError, ValueError) as exc:  # pymongo: ValueError too
@@ -306,10 +311,6 @@ class MongoWriter:
                 f"MongoDB at {self.where} refused the connection: "
                 f"{self._describe(exc)}. Check the user and password in MONGODB_URI."
             ) from None
-        concern = {**self._client.write_concern.document, "j": True}
-        self._db = self._client.get_database(
-            self.database_name, write_concern=WriteConcern(**concern)
-        )
 
     def close(self) -> None:
         if self._client is not None:
