@@ -16,8 +16,9 @@ import json
 import re
 from collections.abc import AsyncIterator
 from datetime import datetime, timezone
+from dataclasses import dataclass
 from typing import Any
-from urllib.parse import urlencode, urljoin
+from urllib.parse import urlencode, urljoin, urlsplit
 
 import scrapy
 from scrapy.http import Response
@@ -99,6 +100,78 @@ def as_count(value: Any, what: str) -> int:
     raise FetchError("wrong shape", f"{what} is {json.dumps(value)[:80]}, not a count")
 
 
+#: Failures that say the host itself cannot be talked to: no other path on it is tried.
+HOST_FAILURES = {"dns", "connection refused", "tls", "bad url"}
+#: Failures of the network rather than of the answer.
+NETWORK_FAILURES = HOST_FAILURES | {"timeout", "connection lost", "redirect loop", "too large", "rate limited"}
+
+
+def host_of(url: str | None) -> str:
+    try:
+        return (urlsplit(url or "").netloc or "").lower()
+    except ValueError:
+        return ""
+
+
+def solr_quoted(value: str) -> str:
+    """A Solr phrase for ``value``: quotes and backslashes escaped."""
+    return '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'
+
+
+def is_overload(error: FetchError) -> bool:
+    """A failure that a smaller page may avoid: server errors, timeouts, cut answers."""
+    if error.kind in ("timeout", "connection lost", "truncated json"):
+        return True
+    return error.kind in ("http error", "ckan error") and (error.status or 0) >= 500
+
+
+@dataclass
+class PageSize:
+    """Rows per page: halved when a page fails with an overload (see :func:`is_overload`),
+    doubled again after ``grow_after`` good pages in a row, within [minimum, maximum]."""
+
+    maximum: int = 1000
+    minimum: int = 10
+    grow_after: int = 3
+    current: int = 0
+    _good: int = 0
+
+    def __post_init__(self) -> None:
+        self.minimum = max(1, min(self.minimum, self.maximum))
+        self.current = self.current or self.maximum
+
+    def shrink(self) -> bool:
+        """Halve the page; False when it is already at the minimum."""
+        if self.current <= self.minimum:
+            return False
+        self.current = max(self.minimum, self.current // 2)
+        self._good = 0
+        return True
+
+    def succeeded(self) -> None:
+        self._good += 1
+        if self._good >= self.grow_after and self.current < self.maximum:
+            self.current = min(self.maximum, self.current * 2)
+            self._good = 0
+
+
+@dataclass
+class SearchProgress:
+    """How far :meth:`CkanApiSpider.search_datasets` got; filled while it pages."""
+
+    #: ``count`` of the first page: what matched when paging began.
+    reported: int | None = None
+    #: Datasets yielded.
+    seen: int = 0
+    pages: int = 0
+    #: Pages asked again with fewer rows.
+    shrinks: int = 0
+    #: The highest id paged so far (paging resumes after it).
+    last_id: str | None = None
+    #: True once the last page was read.
+    complete: bool = False
+
+
 class CkanApiSpider(scrapy.Spider):
     """Base of all ckancrawl spiders: run timestamp, argument parsing, Action API calls."""
 
@@ -144,55 +217,130 @@ class CkanApiSpider(scrapy.Spider):
         response = await self.fetch(action_url(api_url, action, params))
         return read_envelope(response, action)
 
+    # -- finding the API ------------------------------------------------------------
+
+    async def find_api(
+        self, roots: list[str], dead_hosts: set[str]
+    ) -> tuple[str | None, dict[str, Any] | FetchError | None, list[FetchError]]:
+        """The first install root and path where status_show answers CKAN's envelope.
+
+        An envelope with ``success: false`` (status_show switched off) still proves the
+        API is there. Returns (api_url, status_show result or its error, failed attempts).
+        """
+        attempts: list[FetchError] = []
+        for root in roots:
+            for path in API_PATHS:
+                if host_of(root) in dead_hosts:
+                    break
+                try:
+                    response = await self.fetch(action_url(root + path, "status_show"))
+                except FetchError as error:
+                    attempts.append(error)
+                    if error.kind in NETWORK_FAILURES:
+                        dead_hosts.add(host_of(root))
+                    continue
+                api_url = response.url.split("status_show", 1)[0]
+                try:
+                    result = read_envelope(response, "status_show")
+                except FetchError as error:
+                    if error.kind == "ckan error":
+                        return api_url, error, attempts
+                    attempts.append(error)
+                    continue
+                if not isinstance(result, dict):
+                    return api_url, FetchError("wrong shape", "status_show result is not an object"), attempts
+                return api_url, result, attempts
+        return None, None, attempts
+
     # -- paging ----------------------------------------------------------------------
 
     async def search_datasets(
-        self, api_url: str, fq: str, rows: int = 100, params: dict[str, Any] | None = None
+        self,
+        api_url: str,
+        fq: str,
+        rows: int = 100,
+        params: dict[str, Any] | None = None,
+        *,
+        page_size: PageSize | None = None,
+        progress: SearchProgress | None = None,
     ) -> AsyncIterator[dict[str, Any]]:
         """Every dataset matching ``fq``, once, even if the portal changes while paged.
 
         Keyset paging: sorted by ``id`` and each page asks for ids after the last one
         seen. Unlike start/rows paging, a dataset deleted or added before the current
-        position cannot shift another one out of view or into view twice.
+        position cannot shift another one out of view or into view twice. Each page's
+        ``count`` is what is left after the last id, so a portal whose ``rows`` maximum
+        is below the page size asked for (``ckan.search.rows_max``) is still read to
+        the end.
+
+        ``page_size`` (default: a fixed ``rows``) is halved when a page fails with a
+        server error, a timeout or a cut answer, and grows back after good pages.
+        ``progress`` is filled as pages come (``complete`` at the end).
         """
-        last_id: str | None = None
+        page_size = page_size or PageSize(maximum=rows, minimum=rows)
+        progress = progress if progress is not None else SearchProgress()
         seen: set[str] = set()
-        reported: int | None = None
         while True:
-            page_fq = fq if last_id is None else f'{fq} +id:{{"{last_id}" TO *]'
-            query = {"q": "*:*", "fq": page_fq, "sort": "id asc", "rows": rows, **(params or {})}
-            result = await self.call_action(api_url, "package_search", query)
+            page_fq = fq if progress.last_id is None else f"{fq} +id:{{{solr_quoted(progress.last_id)} TO *]"
+            query = {"q": "*:*", "fq": page_fq.strip(), "sort": "id asc", "rows": page_size.current, **(params or {})}
+            try:
+                result = await self.call_action(api_url, "package_search", query)
+            except FetchError as error:
+                if is_overload(error) and page_size.shrink():
+                    progress.shrinks += 1
+                    self.logger.warning(
+                        "package_search page failed at %s (%s); asking again with %d rows",
+                        api_url, error, page_size.current,
+                    )
+                    continue
+                raise
+            page_size.succeeded()
             if not isinstance(result, dict) or not isinstance(result.get("results"), list):
                 raise FetchError("wrong shape", "package_search result has no results list")
-            if reported is None:
-                reported = as_count(result.get("count"), "package_search count")
-            page = [ds for ds in result["results"] if isinstance(ds, dict) and ds.get("id")]
+            remaining = as_count(result.get("count"), "package_search count")
+            if progress.reported is None:
+                progress.reported = remaining
+            progress.pages += 1
+            page = [ds for ds in result["results"] if isinstance(ds, dict) and isinstance(ds.get("id"), str)]
+            if progress.last_id is not None and any(ds["id"] <= progress.last_id for ds in page):
+                raise FetchError(
+                    "wrong shape",
+                    f"package_search at {api_url} ignores the id range filter (a page repeats earlier ids)",
+                )
             for dataset in page:
                 if dataset["id"] not in seen:
                     seen.add(dataset["id"])
+                    progress.seen += 1
                     yield dataset
-            if len(result["results"]) < rows or not page:
+            if len(page) >= remaining:
                 break
-            last_id = max(str(ds["id"]) for ds in page)
-        self.crawler.stats.set_value(f"{self.name}/search/reported_count", reported)
+            if not page:
+                raise FetchError(
+                    "wrong shape",
+                    f"package_search at {api_url} says {remaining} more datasets but sent none",
+                )
+            progress.last_id = max(ds["id"] for ds in page)
+        progress.complete = True
+        self.crawler.stats.set_value(f"{self.name}/search/reported_count", progress.reported)
         self.crawler.stats.set_value(f"{self.name}/search/datasets_seen", len(seen))
-        if reported is not None and len(seen) != reported:
+        if progress.reported is not None and len(seen) != progress.reported:
             self.logger.warning(
                 "package_search reported %d datasets at %s but paging found %d "
                 "(datasets were added or removed during the crawl)",
-                reported, api_url, len(seen),
+                progress.reported, api_url, len(seen),
             )
 
-    async def count_names(self, api_url: str, action: str) -> int:
-        """Count what a name list action (organization_list, ...) holds, past any cap.
+    async def list_names(self, api_url: str, action: str) -> list[str]:
+        """Every name a list action (package_list, organization_list, ...) holds, past any cap.
 
-        CKAN 2.9+ (and 2.7.10, 2.8.7) caps these lists at
+        CKAN 2.9+ (and 2.7.10, 2.8.7) caps organization_list and group_list at
         ``ckan.group_and_organization_list_max`` (1000 by default) and pages them with
         limit/offset; before 2.5 both are ignored and everything comes back at once.
         CKAN 2.9.0 and 2.9.1 answer 500 to any ``limit``, so paging then goes by
-        ``offset`` alone. A short page whose size is a round number may be a lower cap,
-        so the next page is checked too; a page that repeats the first one means offset
-        is ignored and the first page was the whole list.
+        ``offset`` alone. package_list pages with limit/offset and has no cap. A short
+        page whose size is a round number may be a lower cap, so the next page is
+        checked too; a page that repeats the first one means offset is ignored and the
+        first page was the whole list. Names come back in the portal's order, once.
         """
         limit: int | None = self.list_page_size
         try:
@@ -202,17 +350,21 @@ class CkanApiSpider(scrapy.Spider):
                 raise
             limit = None
             first = await self._name_page(api_url, action, None, 0)
-        names = set(first)
+        names = dict.fromkeys(first)
         page = first
         while page and len(page) % 25 == 0 and (limit is None or len(page) <= limit):
             page = await self._name_page(api_url, action, limit, len(names))
             if page[:1] == first[:1]:
                 break
-            fresh = set(page) - names
+            fresh = [name for name in page if name not in names]
             if not fresh:
                 break
-            names |= fresh
-        return len(names)
+            names.update(dict.fromkeys(fresh))
+        return list(names)
+
+    async def count_names(self, api_url: str, action: str) -> int:
+        """How many names a list action holds, past any cap (see :meth:`list_names`)."""
+        return len(await self.list_names(api_url, action))
 
     async def _name_page(self, api_url: str, action: str, limit: int | None, offset: int) -> list[str]:
         params: dict[str, Any] = {"offset": offset} if offset or limit is None else {}

@@ -27,13 +27,14 @@ from ckancrawl.failures import FetchError, describe_exception
 from ckancrawl.items import SiteSnapshot
 from ckancrawl.site_urls import install_roots, normalize_site_url, site_url_from_dataset, usable_url
 from ckancrawl.spiders.catalog import CatalogSpider
-from ckancrawl.spiders.ckan_api import API_PATHS, ERROR_STATUSES, as_count, read_envelope, action_url
+from ckancrawl.spiders.ckan_api import (
+    ERROR_STATUSES,
+    HOST_FAILURES,
+    NETWORK_FAILURES,
+    as_count,
+    host_of,
+)
 from ckancrawl.status_show import normalize_extensions, text_field
-
-#: Failures that say the host itself cannot be talked to: no other path on it is tried.
-HOST_FAILURES = {"dns", "connection refused", "tls", "bad url"}
-#: Failures of the network rather than of the answer.
-NETWORK_FAILURES = HOST_FAILURES | {"timeout", "connection lost", "redirect loop", "too large", "rate limited"}
 
 
 @dataclass
@@ -154,7 +155,7 @@ class SitesSpider(CatalogSpider):
         roots += install_roots(target.listed_url)
         dead_hosts = set()
         if home_error is not None and home_error.kind in HOST_FAILURES:
-            dead_hosts.add(_host(target.listed_url))
+            dead_hosts.add(host_of(target.listed_url))
         api_url, status, attempts = await self.find_api(list(dict.fromkeys(roots)), dead_hosts)
         if api_url is None:
             snapshot.failure = str(self._conclude(attempts, home_error))
@@ -172,39 +173,6 @@ class SitesSpider(CatalogSpider):
             self._measure(snapshot, "num_groups", "group_list", self.count_names(api_url, "group_list")),
         )
         return self._finish(snapshot)
-
-    async def find_api(
-        self, roots: list[str], dead_hosts: set[str]
-    ) -> tuple[str | None, dict[str, Any] | FetchError | None, list[FetchError]]:
-        """The first install root and path where status_show answers CKAN's envelope.
-
-        An envelope with ``success: false`` (status_show switched off) still proves the
-        API is there. Returns (api_url, status_show result or its error, failed attempts).
-        """
-        attempts: list[FetchError] = []
-        for root in roots:
-            for path in API_PATHS:
-                if _host(root) in dead_hosts:
-                    break
-                try:
-                    response = await self.fetch(action_url(root + path, "status_show"))
-                except FetchError as error:
-                    attempts.append(error)
-                    if error.kind in NETWORK_FAILURES:
-                        dead_hosts.add(_host(root))
-                    continue
-                api_url = response.url.split("status_show", 1)[0]
-                try:
-                    result = read_envelope(response, "status_show")
-                except FetchError as error:
-                    if error.kind == "ckan error":
-                        return api_url, error, attempts
-                    attempts.append(error)
-                    continue
-                if not isinstance(result, dict):
-                    return api_url, FetchError("wrong shape", "status_show result is not an object"), attempts
-                return api_url, result, attempts
-        return None, None, attempts
 
     @staticmethod
     def _conclude(attempts: list[FetchError], home_error: FetchError | None) -> FetchError:
@@ -261,12 +229,3 @@ class SitesSpider(CatalogSpider):
         for endpoint, reason in snapshot.errors.items():
             stats.inc_value(f"sites/errors/{endpoint}/{reason.split(':', 1)[0]}")
         return snapshot
-
-
-def _host(url: str | None) -> str:
-    from urllib.parse import urlsplit
-
-    try:
-        return (urlsplit(url or "").netloc or "").lower()
-    except ValueError:
-        return ""
