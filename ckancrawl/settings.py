@@ -63,6 +63,16 @@ ITEM_PIPELINES = {
 #: Unset: items are not stored in MongoDB (feed exports still work).
 MONGODB_URI = os.environ.get("MONGODB_URI")
 MONGODB_DATABASE = os.environ.get("MONGODB_DATABASE", "ckancrawl")
+#: Documents per bulk write, and seconds between time-based flushes of a partial batch.
+MONGODB_BATCH_SIZE = 100
+MONGODB_FLUSH_INTERVAL = 5.0
+#: Retries of a batch after a connection error (first wait, doubled each time, at most
+#: 30 s) before it goes to the spill file.
+MONGODB_RETRY_TIMES = 5
+MONGODB_RETRY_BACKOFF = 1.0
+MONGODB_SERVER_SELECTION_TIMEOUT = 5.0
+#: Unwritten documents are kept here (JSONL) and written back when MongoDB answers.
+MONGODB_SPILL_DIR = os.environ.get("MONGODB_SPILL_DIR", "mongodb-spill")
 
 FEED_EXPORT_ENCODING = "utf-8"
 LOG_LEVEL = os.environ.get("LOG_LEVEL", "INFO")
