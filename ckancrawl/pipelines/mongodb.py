@@ -10,6 +10,12 @@ The item class says where its documents go (ClassVars, see ckancrawl/items.py):
   new one), so replaying an older run never hides a newer one. ISO 8601 strings in one
   format (as the spiders write them) compare in time order.
 
+An item class may name another write strategy in ``mongo_strategy`` (a dotted path
+to a class; see :class:`SnapshotWrites` for the contract): the raw metadata repository
+(ckancrawl/pipelines/raw_repository.py) keeps one current document per dataset with
+older versions in a history collection. Every strategy goes through the same writer,
+batches, retries and spill file.
+
 Documents are buffered and written in bulk (``ordered=False``, journaled: ``j=True``)
 by one writer thread, which keeps them in order and keeps pymongo off the event loop.
 A batch goes out when it is full, every MONGODB_FLUSH_INTERVAL seconds and at close;
@@ -60,7 +66,7 @@ import sys
 import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, fields
+from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
 from urllib.parse import unquote
@@ -78,11 +84,14 @@ from pymongo.errors import (
 )
 from pymongo.write_concern import WriteConcern
 from scrapy.exceptions import NotConfigured
+from scrapy.utils.misc import load_object
 from scrapy.utils.asyncio import is_asyncio_available
 
 logger = logging.getLogger(__name__)
 
 RUN_FIELD = "run_timestamp"
+#: The default write strategy: history upserts on mongo_key plus a conditional latest view.
+SNAPSHOT = "snapshot"
 LATEST_SUFFIX = "_latest"
 MAX_BACKOFF = 30.0
 MAX_BSON_SIZE = 16 * 1024 * 1024
@@ -134,6 +143,8 @@ class Target:
     collection: str
     key: tuple[str, ...]
     entity_key: tuple[str, ...] | None
+    #: How the documents are written: SNAPSHOT, or the dotted path of a strategy class.
+    strategy: str = SNAPSHOT
 
     @classmethod
     def of(cls, item_class: type) -> Target | None:
@@ -147,7 +158,8 @@ class Target:
                 "say which fields identify one document"
             )
         entity_key = tuple(getattr(item_class, "entity_key", None) or ()) or None
-        return cls(str(collection), key, entity_key)
+        strategy = str(getattr(item_class, "mongo_strategy", None) or SNAPSHOT)
+        return cls(str(collection), key, entity_key, strategy)
 
     @property
     def latest_collection(self) -> str:
@@ -168,6 +180,8 @@ class Pending:
             "entity_key": list(self.target.entity_key or ()),
             "document": self.document,
         }
+        if self.target.strategy != SNAPSHOT:
+            line["strategy"] = self.target.strategy
         if error:
             line["error"] = error
         return json_util.dumps(line, json_options=json_util.RELAXED_JSON_OPTIONS)
@@ -179,6 +193,7 @@ class Pending:
             data["collection"],
             tuple(data["mongo_key"]),
             tuple(data["entity_key"]) or None,
+            data.get("strategy", SNAPSHOT),
         )
         return cls(target, data["document"])
 
@@ -196,15 +211,25 @@ class Outcome:
     unspilled: int = 0
     left_in_spill: int = 0
     rejected: int = 0
+    #: Counts of write strategies other than snapshots, by name (see ``count``).
+    extra: dict[str, int] = field(default_factory=dict)
+
+    def count(self, name: str, value: int = 1) -> None:
+        if value:
+            self.extra[name] = self.extra.get(name, 0) + value
 
     def add(self, other: Outcome) -> None:
         for f in fields(self):
-            setattr(self, f.name, getattr(self, f.name) + getattr(other, f.name))
+            if f.name != "extra":
+                setattr(self, f.name, getattr(self, f.name) + getattr(other, f.name))
+        for name, value in other.extra.items():
+            self.count(name, value)
 
     def counts(self) -> Iterator[tuple[str, int]]:
         for f in fields(self):
-            if value := getattr(self, f.name):
+            if f.name != "extra" and (value := getattr(self, f.name)):
                 yield f.name, value
+        yield from sorted(self.extra.items())
 
 
 class _Retry(Exception):
@@ -217,10 +242,60 @@ class _Retry(Exception):
 
 
 @dataclass
-class _BulkResult:
+class BulkResult:
+    """What one bulk write did: how many operations succeeded, what should be retried."""
+
     written: int
     retry: list[Pending]
     reasons: list[str]
+
+
+class SnapshotWrites:
+    """The default strategy: each document upserted into ``<collection>`` on its
+    ``mongo_key``, and into ``<collection>_latest`` when it is the newest of its entity.
+
+    A write strategy is a class with ``keeps_large_documents`` (True if it stores
+    documents over 16 MB its own way; else they are refused) and
+    ``write(writer, pendings, outcome) -> BulkResult``, which writes documents of its
+    own kind through ``writer.bulk`` and ``writer.db``, raises ConnectionFailure when
+    MongoDB cannot be reached, and returns what should be retried. It must be
+    idempotent: a batch may be written again after a partial failure or a replay.
+    """
+
+    keeps_large_documents = False
+
+    def write(self, writer: MongoWriter, pendings: list[Pending], outcome: Outcome) -> BulkResult:
+        """Within a batch, the last document per history key and the newest per entity
+        win, so an unordered bulk write never races two upserts of one key."""
+        history: dict[str, dict[Any, Pending]] = {}
+        latest: dict[str, dict[Any, Pending]] = {}
+        for pending in pendings:
+            target, doc = pending.target, pending.document
+            history.setdefault(target.collection, {})[_identity(doc, target.key)] = pending
+            if target.entity_key:
+                newest = latest.setdefault(target.latest_collection, {})
+                identity = _identity(doc, target.entity_key)
+                if identity not in newest or not _older(doc, newest[identity].document):
+                    newest[identity] = pending
+        retry: list[Pending] = []
+        reasons: list[str] = []
+        for name, by_key in history.items():
+            chosen = list(by_key.values())
+            key = chosen[0].target.key
+            ops = [ReplaceOne({f: p.document.get(f) for f in key}, p.document, upsert=True) for p in chosen]
+            result = writer.bulk(name, key, ops, chosen, outcome)
+            outcome.documents_written += result.written
+            retry += result.retry
+            reasons += result.reasons
+        for name, by_entity in latest.items():
+            chosen = list(by_entity.values())
+            key = chosen[0].target.entity_key or ()
+            ops = [_latest_op(p.document, key) for p in chosen]
+            result = writer.bulk(name, key, ops, chosen, outcome, latest=True)
+            outcome.latest_written += result.written
+            retry += result.retry
+            reasons += result.reasons
+        return BulkResult(0, _unique(retry), reasons)
 
 
 class MongoWriter:
@@ -250,7 +325,8 @@ class MongoWriter:
         self._secrets = _secrets_of(uri)
         self._client: MongoClient | None = None
         self._db: Any = None
-        self._indexed: set[str] = set()
+        self._indexed: set[tuple[str, tuple[str, ...]]] = set()
+        self._strategies: dict[str, Any] = {}
         self._spilled = 0  # documents in the spill file, waiting for MongoDB
         self._next_probe = 0.0
 
@@ -379,7 +455,7 @@ class MongoWriter:
     ) -> list[Pending]:
         """Write ``batch``; return what is still unwritten after the retries."""
         retries = self.retry_times if retries is None else retries
-        pending, refused = _split_encodable(batch)
+        pending, refused = _split_encodable(batch, self.keeps_large_documents)
         self._reject(refused, outcome)
         for attempt in range(retries + 1):
             try:
@@ -407,69 +483,66 @@ class MongoWriter:
     def _write_once(self, batch: list[Pending]) -> Outcome:
         """One attempt. Raise ConnectionFailure or _Retry when it should be repeated.
 
-        Within a batch, the last document per history key and the newest per entity
-        win, so an unordered bulk write never races two upserts of one key.
+        The batch is cut where the write strategy changes and the pieces are written in
+        order; when one piece leaves documents to retry, they and every later piece
+        are retried, so a document never overtakes one queued before it.
         """
         outcome = Outcome(batches=1)
-        history: dict[str, dict[Any, Pending]] = {}
-        latest: dict[str, dict[Any, Pending]] = {}
-        for pending in batch:
-            target, doc = pending.target, pending.document
-            history.setdefault(target.collection, {})[_identity(doc, target.key)] = pending
-            if target.entity_key:
-                newest = latest.setdefault(target.latest_collection, {})
-                identity = _identity(doc, target.entity_key)
-                if identity not in newest or not _older(doc, newest[identity].document):
-                    newest[identity] = pending
-        retry: list[Pending] = []
-        reasons: list[str] = []
-        for name, by_key in history.items():
-            pendings = list(by_key.values())
-            key = pendings[0].target.key
-            ops = [
-                ReplaceOne({f: p.document.get(f) for f in key}, p.document, upsert=True)
-                for p in pendings
-            ]
-            result = self._bulk(name, key, ops, pendings, outcome, latest=False)
-            outcome.documents_written += result.written
-            retry += result.retry
-            reasons += result.reasons
-        for name, by_entity in latest.items():
-            pendings = list(by_entity.values())
-            key = pendings[0].target.entity_key or ()
-            ops = [_latest_op(p.document, key) for p in pendings]
-            result = self._bulk(name, key, ops, pendings, outcome, latest=True)
-            outcome.latest_written += result.written
-            retry += result.retry
-            reasons += result.reasons
-        if retry:
-            raise _Retry(_unique(retry), "; ".join(reasons[:1]), outcome)
+        start = 0
+        while start < len(batch):
+            strategy = batch[start].target.strategy
+            end = start
+            while end < len(batch) and batch[end].target.strategy == strategy:
+                end += 1
+            result = self._strategy(strategy).write(self, batch[start:end], outcome)
+            if result.retry:
+                raise _Retry(result.retry + batch[end:], "; ".join(result.reasons[:1]), outcome)
+            start = end
         return outcome
 
-    def _bulk(
+    def _strategy(self, name: str) -> Any:
+        if name not in self._strategies:
+            self._strategies[name] = SnapshotWrites() if name == SNAPSHOT else load_object(name)()
+        return self._strategies[name]
+
+    def keeps_large_documents(self, pending: Pending) -> bool:
+        return bool(self._strategy(pending.target.strategy).keeps_large_documents)
+
+    @property
+    def db(self) -> Any:
+        assert self._db is not None, "connect() first"
+        return self._db
+
+    def ensure_index(self, name: str, key: Sequence[str], unique: bool = True) -> None:
+        """Create the index on ``key`` once per writer (create_index is idempotent)."""
+        if (name, tuple(key)) not in self._indexed:
+            self.db[name].create_index([(f, ASCENDING) for f in key], unique=unique)
+            self._indexed.add((name, tuple(key)))
+
+    def bulk(
         self,
         name: str,
-        key: tuple[str, ...],
-        ops: list[ReplaceOne],
+        key: Sequence[str],
+        ops: list[Any],
         pendings: list[Pending],
         outcome: Outcome,
         *,
-        latest: bool,
-    ) -> _BulkResult:
-        """Run one bulk write (raises ConnectionFailure); sort out per-document errors."""
-        assert self._db is not None, "connect() first"
-        collection = self._db[name]
+        latest: bool = False,
+    ) -> BulkResult:
+        """Run one unordered bulk write into collection ``name``, unique on ``key``
+        (raises ConnectionFailure); ``pendings[i]`` is the document of ``ops[i]``.
+        Per-document errors are sorted out: retryable ones come back in ``retry``,
+        the others are rejected with their reason."""
+        collection = self.db[name]
         try:
-            if name not in self._indexed:
-                collection.create_index([(f, ASCENDING) for f in key], unique=True)
-                self._indexed.add(name)
+            self.ensure_index(name, key)
             collection.bulk_write(ops, ordered=False)
         except BulkWriteError as exc:
             details = exc.details
             if details.get("writeConcernErrors"):
                 error = details["writeConcernErrors"][0].get("errmsg")
-                return _BulkResult(0, pendings, [f"write concern error: {self.scrub(str(error))}"])
-            result = _BulkResult(len(ops), [], [])
+                return BulkResult(0, pendings, [f"write concern error: {self.scrub(str(error))}"])
+            result = BulkResult(len(ops), [], [])
             for error in details.get("writeErrors", []):
                 pending, code = pendings[error["index"]], error.get("code")
                 message = self.scrub(str(error.get("errmsg")))[:300]
@@ -488,10 +561,10 @@ class MongoWriter:
             return result
         except OperationFailure as exc:
             if exc.code in RETRYABLE_CODES or exc.has_error_label("RetryableWriteError"):
-                return _BulkResult(0, pendings, [self._describe(exc)])
+                return BulkResult(0, pendings, [self._describe(exc)])
             self._reject([(p, self._describe(exc)) for p in pendings], outcome)
-            return _BulkResult(0, [], [])
-        return _BulkResult(len(ops), [], [])
+            return BulkResult(0, [], [])
+        return BulkResult(len(ops), [], [])
 
     # -- spill and rejected files -----------------------------------------------
     def _spill(self, batch: list[Pending], outcome: Outcome) -> None:
@@ -547,8 +620,11 @@ def _append_lines(path: Path, lines: Iterable[str]) -> None:
         os.fsync(f.fileno())
 
 
-def _split_encodable(batch: list[Pending]) -> tuple[list[Pending], list[tuple[Pending, str]]]:
-    """Separate the documents BSON cannot encode, so that they don't fail the batch."""
+def _split_encodable(
+    batch: list[Pending], keeps_large: Callable[[Pending], bool]
+) -> tuple[list[Pending], list[tuple[Pending, str]]]:
+    """Separate the documents BSON cannot encode, so that they don't fail the batch.
+    Documents over 16 MB are refused unless their strategy keeps them another way."""
     valid, refused = [], []
     for pending in batch:
         try:
@@ -556,7 +632,7 @@ def _split_encodable(batch: list[Pending]) -> tuple[list[Pending], list[tuple[Pe
         except (InvalidDocument, TypeError, OverflowError) as exc:
             refused.append((pending, f"{type(exc).__name__}: {exc}"[:300]))
             continue
-        if size > MAX_BSON_SIZE:
+        if size > MAX_BSON_SIZE and not keeps_large(pending):
             refused.append((pending, f"document of {size} bytes is over MongoDB's 16 MB"))
         else:
             valid.append(pending)
