@@ -53,6 +53,20 @@ class SiteSnapshot:
     num_datasets_method: str | None = None
     num_organizations: int | None = None
     num_groups: int | None = None
+    #: From the home page: its name (og:site_name or <title>), meta description and
+    #: language (html lang, Content-Language); None when absent or not HTML.
+    home_title: str | None = None
+    home_description: str | None = None
+    language: str | None = None
+    #: By the domain rules of ckancrawl/site_profile.py.
+    site_type: str | None = None
+    #: ISO 3166-1 alpha-2 code from the country-code TLD ("EU" for .eu).
+    country: str | None = None
+    #: The place that was geocoded (the catalog's location, else the country) and its
+    #: coordinates; None unless GEOCODER_URL is set and the place was found.
+    location: str | None = None
+    latitude: float | None = None
+    longitude: float | None = None
     #: Failed probes: endpoint name -> reason a person understands.
     errors: dict[str, str] = field(default_factory=dict)
     #: status_show's result as the site returned it (keys sanitized before storage).

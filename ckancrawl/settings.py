@@ -40,6 +40,13 @@ REACTOR_THREADPOOL_MAXSIZE = 20
 COOKIES_ENABLED = False
 TELNETCONSOLE_ENABLED = False
 
+# -- Site profiles ---------------------------------------------------------------------------
+#: A Nominatim-compatible search endpoint for site coordinates; unset: no geocoding.
+GEOCODER_URL = os.environ.get("GEOCODER_URL")
+GEOCODER_CACHE_FILE = os.environ.get("GEOCODER_CACHE_FILE", ".services/geocoder-cache.json")
+#: The geocoder's own slot: one request at a time, at most one per second.
+DOWNLOAD_SLOTS = {"ckancrawl-geocoder": {"concurrency": 1, "delay": 1.0, "randomize_delay": False}}
+
 # -- Retries ------------------------------------------------------------------------------
 RETRY_ENABLED = True
 RETRY_TIMES = 2

@@ -24,7 +24,9 @@ from scrapy.http import Response
 from twisted.python.failure import Failure
 
 from ckancrawl.failures import FetchError, describe_exception
+from ckancrawl.geocoder import Geocoder
 from ckancrawl.items import SiteSnapshot
+from ckancrawl.site_profile import country_of, page_facts, site_type_of
 from ckancrawl.site_urls import install_roots, normalize_site_url, site_url_from_dataset, usable_url
 from ckancrawl.spiders.catalog import CatalogSpider
 from ckancrawl.spiders.ckan_api import (
@@ -46,6 +48,8 @@ class SiteTarget:
     listed_url: str | None
     catalog_dataset: str | None = None
     catalog_dataset_id: str | None = None
+    #: The catalog's free-text location of the site, if any (for geocoding).
+    catalog_location: str | None = None
     #: Set when the listing itself is unusable (no URL, not a URL).
     failure: FetchError | None = None
 
@@ -76,6 +80,7 @@ class SitesSpider(CatalogSpider):
             raise ValueError(f"url={url!r} is not an http(s) URL")
         self.urls_file = urls
         self.single_url = url
+        self.geocoder: Geocoder | None = None
 
     # -- what to probe -------------------------------------------------------------
 
@@ -111,7 +116,11 @@ class SitesSpider(CatalogSpider):
     def _target_from_dataset(dataset: dict[str, Any]) -> SiteTarget:
         name = str(dataset.get("name") or dataset.get("id"))
         url = site_url_from_dataset(dataset)
-        target = SiteTarget(name, "catalog", url, name, dataset.get("id"))
+        location = dataset.get("location")
+        target = SiteTarget(
+            name, "catalog", url, name, dataset.get("id"),
+            catalog_location=location.strip() if isinstance(location, str) and location.strip() else None,
+        )
         if url is None:
             target.failure = FetchError(
                 "no url",
@@ -121,6 +130,7 @@ class SitesSpider(CatalogSpider):
         return target
 
     async def start(self) -> AsyncIterator[Any]:
+        self.geocoder = Geocoder.from_spider(self)
         async for target in self.targets():
             if target.failure:
                 yield self._finish(target.snapshot(self.run_timestamp))
@@ -147,6 +157,7 @@ class SitesSpider(CatalogSpider):
     async def measure(self, target: SiteTarget, home: Response | None, home_error: FetchError | None) -> SiteSnapshot:
         snapshot = target.snapshot(self.run_timestamp)
         snapshot.home_url = home.url if home is not None else None
+        profiling = asyncio.ensure_future(self._profile(snapshot, target, home))
         if home_error is not None:
             snapshot.errors["home_page"] = str(home_error)
         elif home is not None and home.status >= 400:
@@ -159,6 +170,7 @@ class SitesSpider(CatalogSpider):
         api_url, status, attempts = await self.find_api(list(dict.fromkeys(roots)), dead_hosts)
         if api_url is None:
             snapshot.failure = str(self._conclude(attempts, home_error))
+            await profiling
             return self._finish(snapshot)
         snapshot.api_url = api_url
         if isinstance(status, FetchError):
@@ -171,8 +183,35 @@ class SitesSpider(CatalogSpider):
                 snapshot, "num_organizations", "organization_list", self.count_names(api_url, "organization_list")
             ),
             self._measure(snapshot, "num_groups", "group_list", self.count_names(api_url, "group_list")),
+            profiling,
         )
         return self._finish(snapshot)
+
+    async def _profile(self, snapshot: SiteSnapshot, target: SiteTarget, home: Response | None) -> None:
+        """Name, description, language, type, country and (optionally) coordinates."""
+        if home is not None and home.status < 400:
+            facts = page_facts(home)
+            snapshot.home_title = facts["title"]
+            snapshot.home_description = facts["description"]
+            snapshot.language = facts["language"]
+        where = snapshot.home_url or target.listed_url or ""
+        snapshot.site_type = site_type_of(where)
+        snapshot.country = country_of(where)
+        if self.geocoder is None:
+            return
+        if target.catalog_location:
+            snapshot.location, query = target.catalog_location, {"q": target.catalog_location}
+        elif snapshot.country and snapshot.country != "EU":
+            snapshot.location, query = snapshot.country, {"country": snapshot.country}
+        else:
+            return
+        try:
+            found = await self.geocoder.locate(query)
+        except FetchError as error:
+            snapshot.errors["geocoder"] = str(error)
+            return
+        if found:
+            snapshot.latitude, snapshot.longitude = found
 
     @staticmethod
     def _conclude(attempts: list[FetchError], home_error: FetchError | None) -> FetchError:

@@ -13,7 +13,8 @@ resolver: call :func:`install` on the reactor yourself.
 
 The hosts file is a JSON object ``{"portal-7.test": "127.1.0.9", ...}``. Names:
 - IP literals and ``localhost`` resolve to themselves (``localhost`` -> 127.0.0.1);
-- ``*.test`` names in the file resolve to their address;
+- names in the file resolve to their address (``*.test`` names, and any other name a
+  test lists, such as ``data.example.de`` for a site with a country-code domain);
 - every other name fails at once with Twisted's DNSLookupError. No DNS query is ever
   sent: world tests cannot reach or depend on the real network.
 
@@ -64,9 +65,7 @@ def lookup(hosts: Mapping[str, str], name: str) -> str | None:
     normal = _normal(name)
     if normal == "localhost":
         return "127.0.0.1"
-    if normal.endswith(SUFFIX):
-        return hosts.get(normal)
-    return None
+    return hosts.get(normal)
 
 
 @implementer(IResolverSimple)
