@@ -283,6 +283,8 @@ class CkanApiSpider(scrapy.Spider):
         while True:
             page_fq = fq if progress.last_id is None else f"{fq} +id:{{{solr_quoted(progress.last_id)} TO *]"
             query = {"q": "*:*", "fq": page_fq.strip(), "sort": "id asc", "rows": page_size.current, **(params or {})}
+            if not query["fq"]:
+                del query["fq"]
             try:
                 result = await self.call_action(api_url, "package_search", query)
             except FetchError as error:

@@ -39,7 +39,7 @@ JSON_TYPE = "application/json;charset=utf-8"
 
 #: Actions the world answers; any other name is "Action name not known".
 ACTIONS = (
-    "status_show", "package_search", "package_list", "organization_list", "group_list",
+    "status_show", "package_search", "package_list", "package_show", "organization_list", "group_list",
     "site_read", "help_show",
 )
 
@@ -48,6 +48,7 @@ _DOCSTRINGS = {
                    "    :rtype: dictionary\n\n    ",
     "package_search": "\n    Searches for packages satisfying a given search criteria.\n    ",
     "package_list": "Return a list of the names of the site's datasets (packages).\n    ",
+    "package_show": "Return the metadata of a dataset (package) and its resources.\n    ",
     "organization_list": "Return a list of the names of the site's organizations.\n    ",
     "group_list": "Return a list of the names of the site's groups.\n    ",
     "site_read": "Return ``True``.\n    ",
@@ -251,6 +252,33 @@ def _group_dict(kind: str, name: str) -> dict[str, Any]:
     }
 
 
+def not_found() -> CkanError:
+    return CkanError(404, {"__type": "Not Found Error", "message": "Not found"})
+
+
+def run_dataset_action(store: Any, action: str, params: Mapping[str, str]) -> bytes:
+    """The serialised ``result`` of package_search, package_show or package_list on a
+    portal with datasets (a tests.world.datasets.DatasetStore), or CkanError."""
+    from tests.world.datasets import SearchError
+
+    if action == "package_show":
+        found = store.show(params.get("id") or "")
+        if found is None:
+            raise not_found()
+        return found
+    if action == "package_list":
+        limit, offset = _natural(params, "limit"), _natural(params, "offset") or 0
+        return json.dumps(store.names(offset, limit if params.get("limit") else None)).encode()
+    _natural(params, "rows")
+    _natural(params, "start")
+    try:
+        return store.search(params)
+    except SearchError as error:
+        raise CkanError(409, {"__type": "Search Error", "message": f"Search error: {error}"}) from None
+    finally:
+        store.after_search_call()
+
+
 def status_show(ckan: Any) -> dict[str, Any]:
     version = parse_version(ckan.version)
     result: dict[str, Any] = {
@@ -284,6 +312,8 @@ def run_action(ckan: Any, action: str, params: Mapping[str, str]) -> Any:
         if name not in _DOCSTRINGS:
             raise CkanError(404, {"__type": "Not Found Error", "message": "Not found: Action function not found"})
         return _DOCSTRINGS[name]
+    if action == "package_show":
+        raise not_found()
     if action == "package_list":
         limit, offset = _natural(params, "limit"), _natural(params, "offset") or 0
         start = min(offset, ckan.num_datasets)

@@ -147,6 +147,16 @@ class RunningWorld:
         """The most requests any one host had in flight at once."""
         return max((h["max_in_flight"] for h in self.stats()["hosts"].values()), default=0)
 
+    def change_datasets(self, portal: WorldPortal | str, *, remove: Iterable[int] = (), add: Iterable[int] = (),
+                        modify: Iterable[int] = ()) -> int:
+        """Remove, add and modify datasets of a portal by index; returns how many it has."""
+        chosen = self.portal(portal) if isinstance(portal, str) else portal
+        host = next(h.address for h in chosen.spec.hosts if h.ckan is not None and h.ckan.datasets is not None)
+        body = json.dumps({"host": host, "remove": list(remove), "add": list(add), "modify": list(modify)}).encode()
+        request = urllib.request.Request(self.control_url + "/datasets", data=body, method="POST")
+        with _OPENER.open(request, timeout=30) as answer:
+            return json.loads(answer.read())["datasets"]
+
     def reset(self) -> None:
         """Zero the statistics and re-arm the 429 counters."""
         self._control("/reset", method="POST")

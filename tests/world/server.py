@@ -16,6 +16,8 @@ Control endpoint (http://127.0.0.1:P):
   open at once), ``in_flight``, ``max_in_flight`` (most requests being answered at
   once); plus totals and the server's CPU seconds.
 - ``POST /__world__/reset``: zero the statistics and re-arm the 429 counters.
+- ``POST /__world__/datasets`` with ``{"host": ADDRESS, "remove": [i...], "add": [i...],
+  "modify": [i...]}``: change a portal's datasets by index (tests.world.datasets).
 - ``GET /__world__/ping``.
 
 Answers: keep-alive (HTTP/1.1 persistent unless ``Connection: close``), requests on a
@@ -42,6 +44,7 @@ from typing import Any
 from urllib.parse import parse_qsl
 
 from tests.world import ckan_api, pages
+from tests.world.datasets import DatasetStore
 from tests.world.spec import Fault, HostSpec, fill_ports, portal_from_dict
 
 CONTROL_ADDRESS = "127.0.0.1"
@@ -108,6 +111,7 @@ class HostState:
         self.spec = spec
         self.open_connections = 0
         self.in_flight = 0
+        self.datasets = DatasetStore(spec.ckan.datasets) if spec.ckan and spec.ckan.datasets else None
         self.reset()
 
     def reset(self) -> None:
@@ -120,6 +124,8 @@ class HostState:
         self.max_connections = self.open_connections
         self.max_in_flight = self.in_flight
         self.rate_limit_left = self.spec.rate_limit_first
+        #: Calls per action, for faults limited to some calls (Fault.calls).
+        self.action_calls: collections.Counter[str] = collections.Counter()
 
     def stats(self) -> dict[str, Any]:
         return {
@@ -134,6 +140,8 @@ class HostState:
             "max_connections": self.max_connections,
             "in_flight": self.in_flight,
             "max_in_flight": self.max_in_flight,
+            "action_calls": dict(self.action_calls),
+            "datasets": self.datasets.count if self.datasets is not None else None,
         }
 
 
@@ -182,6 +190,13 @@ class World:
             for state in self.hosts.values():
                 state.reset()
             return json_reply(200, {"reset": True})
+        if request.path == "/__world__/datasets" and request.method == "POST":
+            change = json.loads(request.body or b"{}")
+            state = self.hosts.get(change.get("host", ""))
+            if state is None or state.datasets is None:
+                return json_reply(404, {"error": f"no host with datasets at {change.get('host')!r}"})
+            state.datasets.apply(change)
+            return json_reply(200, {"datasets": state.datasets.count})
         if request.path == "/__world__/stats":
             params = dict(parse_qsl(request.query))
             states = self.hosts
@@ -265,7 +280,16 @@ class World:
         if not action or "/" in action:
             status, body = pages.ckan_page_for(ckan, "/no-such-page")
             return Reply(status, body, pages.HTML_TYPE)
+        state = self.hosts[spec.address]
+        state.action_calls[action] += 1
         fault = ckan.faults.get(action)
+        if fault is not None and (fault.calls or fault.min_rows):
+            try:
+                applies = fault.applies(state.action_calls[action], _request_params(request))
+            except ValueError:
+                applies = False
+            if not applies:
+                fault = None
         if fault is not None:
             return await self._faulty(fault, lambda: self._run(spec, action, request), spec, action)
         return await self._run(spec, action, request)
@@ -309,6 +333,13 @@ class World:
             params = _request_params(request)
         except ValueError as exc:
             return _as_reply(ckan_api.bad_request(f"JSON Error: {exc}"))
+        store = self.hosts[spec.address].datasets
+        if store is not None and action in ("package_search", "package_show", "package_list"):
+            try:
+                result = ckan_api.run_dataset_action(store, action, params)
+            except ckan_api.CkanError as error:
+                return _as_reply(ckan_api.error_answer(error.status, help_text, error.error))
+            return Reply(200, ckan_api.ok_body(help_text, result), ckan_api.JSON_TYPE)
         key = (spec.address, action, tuple(sorted(params.items())))
         result = self.cache.get(key)
         if result is None:

@@ -37,6 +37,7 @@ from dataclasses import asdict, dataclass, field, fields, replace
 from typing import Any, Callable, Mapping
 
 from tests.world import ckan_api
+from tests.world.datasets import SHAPES, DatasetsSpec
 
 #: The slow presets assume the crawler times out before this many seconds.
 ASSUMED_TIMEOUT_S = 15.0
@@ -134,6 +135,22 @@ class Fault:
     message: str | None = None
     #: For slow: seconds to wait before answering.
     delay_s: float = 0.0
+    #: Only these calls of the action misbehave, counted from 1 per host (retries are
+    #: calls too); empty: every call.
+    calls: list[int] = field(default_factory=list)
+    #: Only calls asking for at least this many ``rows`` misbehave (a portal that
+    #: cannot serve big pages); 0: any.
+    min_rows: int = 0
+
+    def applies(self, call: int, params: Mapping[str, str]) -> bool:
+        if self.calls and call not in self.calls:
+            return False
+        if self.min_rows:
+            try:
+                return int(params.get("rows") or 10) >= self.min_rows
+            except ValueError:
+                return False
+        return True
 
     def __post_init__(self) -> None:
         if self.kind not in FAULT_KINDS:
@@ -189,6 +206,10 @@ class CkanSpec:
     list_max: int = 1000
     #: Action name -> how it fails ("status_show", "package_search", ...).
     faults: dict[str, Fault] = field(default_factory=dict)
+    #: Datasets served by package_search, package_show and package_list (see
+    #: tests.world.datasets); None: stub search results and names only, num_datasets
+    #: of them.
+    datasets: DatasetsSpec | None = None
 
 
 #: Host roles.
@@ -355,6 +376,8 @@ def ckan_from_dict(data: Mapping[str, Any] | None) -> CkanSpec | None:
         return None
     ckan = _build(CkanSpec, data)
     ckan.faults = {name: fault_from_dict(f) for name, f in (data.get("faults") or {}).items()}
+    if data.get("datasets") is not None:
+        ckan.datasets = _build(DatasetsSpec, data["datasets"])
     return ckan
 
 
@@ -831,6 +854,40 @@ def nothing_listening(pool: AddressPool, name: str | None = None) -> PortalSpec:
     address = pool.address()
     return _portal("nothing_listening", f"http://{address}:{{port}}/", [],
                    failed_truth(Reason(CONNECTION_REFUSED)), name or f"nothing_listening@{address}")
+
+
+def dataset_portal(pool: AddressPool, datasets: DatasetsSpec | None = None, preset: str = "datasets",
+                   **kw: Any) -> PortalSpec:
+    """A CKAN portal that serves whole datasets (package_search, package_show,
+    package_list; see tests.world.datasets), for harvests. ``num_datasets`` follows
+    ``datasets.count``."""
+    datasets = datasets or DatasetsSpec()
+    return ckan_portal(pool, preset=preset, datasets=datasets, num_datasets=datasets.count, **kw)
+
+
+#: Portals for the harvest spider: name -> constructor(pool, **kw) -> PortalSpec. The
+#: keywords are CkanSpec/ckan_portal fields, plus ``count`` and ``seed``.
+HARVEST_PRESETS: dict[str, Callable[..., PortalSpec]] = {
+    # Every dataset shape of tests.world.datasets.SHAPES, cycled.
+    "datasets_every_shape": lambda pool, count=60, seed=1, **kw: dataset_portal(
+        pool, DatasetsSpec(count=count, seed=seed, shapes=list(SHAPES)), "datasets_every_shape", **kw),
+    # package_search refused (403): the harvest needs package_list + package_show.
+    "datasets_search_disabled": lambda pool, count=40, seed=2, **kw: dataset_portal(
+        pool, DatasetsSpec(count=count, seed=seed), "datasets_search_disabled",
+        faults={"package_search": ckan_error(403, "Authorization Error", "Access denied: package_search is disabled")},
+        **kw),
+    # The 3rd package_search call and its two retries answer 503: a page fails for good.
+    "datasets_5xx_on_page_3": lambda pool, count=2500, seed=3, **kw: dataset_portal(
+        pool, DatasetsSpec(count=count, seed=seed, notes_chars=40, resources=1), "datasets_5xx_on_page_3",
+        faults={"package_search": Fault("http", status=503, calls=[3, 4, 5])}, **kw),
+    # Pages of 600 rows or more answer 504 (a gateway timeout): pages must stay small.
+    "datasets_big_pages_fail": lambda pool, count=2500, seed=4, **kw: dataset_portal(
+        pool, DatasetsSpec(count=count, seed=seed, notes_chars=40, resources=1), "datasets_big_pages_fail",
+        faults={"package_search": Fault("http", status=504, min_rows=600)}, **kw),
+    # ckan.search.rows_max = 100: a page of 1000 asked brings 100.
+    "datasets_rows_max_100": lambda pool, count=350, seed=5, **kw: dataset_portal(
+        pool, DatasetsSpec(count=count, seed=seed, rows_max=100), "datasets_rows_max_100", **kw),
+}
 
 
 #: Every named preset: name -> constructor(pool, **kw) -> PortalSpec.
