@@ -1,0 +1,1 @@
+"""The resource server: see server.py (protocol and scenarios) and content.py (files)."""

@@ -1,0 +1,3 @@
+from tests.resource_server.server import main
+
+main()
