@@ -1,0 +1,1 @@
+"""Project commands of ckancrawl (``COMMANDS_MODULE = "ckancrawl.commands"``)."""

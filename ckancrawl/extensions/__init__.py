@@ -1,0 +1,1 @@
+"""Scrapy extensions of ckancrawl: reporting and bookkeeping around a crawl."""
