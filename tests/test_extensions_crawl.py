@@ -264,3 +264,13 @@ def test_the_token_never_leaks(github_standin, run_extensions) -> None:
     texts += [p.read_bytes().decode("latin-1") for p in run.directory.rglob("*") if p.is_file()]
     assert run.items and all(FAKE_TOKEN not in text for text in texts)
     assert all(FAKE_TOKEN[4:20] not in text for text in texts)
+
+
+def test_no_more_than_the_configured_requests_in_flight(github_standin, run_extensions) -> None:
+    github = github_standin([repo(i, f"ckanext-r{i}") for i in range(1, 41)], latency=0.1)
+    run = run_extensions(github, repos=[f"ckan/ckanext-r{i}" for i in range(1, 41)],
+                         settings={"GITHUB_CONCURRENT_REQUESTS": "3"})
+    assert len(run.items) == 40
+    starts = sorted(e["t"] for e in github.log())
+    assert max(sum(1 for s in starts if s <= t < s + 0.1) for t in starts) <= 3
+    assert not any(e["fault"] for e in github.log())

@@ -23,10 +23,11 @@ A request is GitHub's when its ``meta["github_resource"]`` is set (``"core"`` fo
   BackoffRetryMiddleware. When the retries are used up the answer goes to the spider,
   which records it.
 
-``GitHubAuthMiddleware`` (950, next to the download handler) adds the
-``Authorization`` header just before the download and removes it from the request as
-soon as the answer (or the exception) comes back, so the token is never in a request
-that is retried, redirected, scheduled, serialised to a JOBDIR or logged.
+``GitHubGateMiddleware`` (950, next to the download handler) lets at most
+``GITHUB_CONCURRENT_REQUESTS`` GitHub requests be in flight, adds the ``Authorization``
+header just before the download and removes it from the request as soon as the answer
+(or the exception) comes back, so the token is never in a request that is retried,
+redirected, scheduled, serialised to a JOBDIR or logged.
 
 Settings (defaults in brackets):
 
@@ -40,6 +41,7 @@ Settings (defaults in brackets):
 - ``GITHUB_ACCEPTED_RETRIES`` [5]: attempts per request after 202s.
 - ``GITHUB_POINTS_PER_MINUTE`` [800]: requests per rolling minute per resource; 0
   switches pacing off.
+- ``GITHUB_CONCURRENT_REQUESTS`` [4]: GitHub requests in flight at once (gate).
 
 Stats: ``github/requests/<resource>``, ``github/status/<code>``, ``github/not_modified``,
 ``github/rate_limit/waits``, ``github/rate_limit/waited_seconds``,
@@ -79,6 +81,9 @@ def _clock_text(epoch: float) -> str:
 
 
 class GitHubRateLimitMiddleware:
+    #: The rolling window of GITHUB_POINTS_PER_MINUTE (seconds).
+    pacing_window = 60.0
+
     def __init__(self, crawler: Any) -> None:
         settings = crawler.settings
         self.crawler = crawler
@@ -149,12 +154,12 @@ class GitHubRateLimitMiddleware:
         sent = self._sent.setdefault(resource, deque())
         while True:
             now = time.monotonic()
-            while sent and sent[0] <= now - 60.0:
+            while sent and sent[0] <= now - self.pacing_window:
                 sent.popleft()
             if len(sent) < self.points_per_minute:
                 sent.append(now)
                 return
-            await asyncio.sleep(sent[0] + 60.0 - now)
+            await asyncio.sleep(sent[0] + self.pacing_window - now)
 
     # -- after the download --------------------------------------------------------------
 
@@ -256,26 +261,40 @@ class GitHubRateLimitMiddleware:
         return self._retry(request, "github_accepted_retries")
 
 
-class GitHubAuthMiddleware:
+class GitHubGateMiddleware:
+    """The last step before the download: at most GITHUB_CONCURRENT_REQUESTS GitHub
+    requests in flight, and the token header for exactly as long as the download."""
+
     def __init__(self, crawler: Any) -> None:
         self.pool = TokenPool.for_crawler(crawler)
+        self.gate = asyncio.Semaphore(max(1, crawler.settings.getint("GITHUB_CONCURRENT_REQUESTS", 4)))
 
     @classmethod
-    def from_crawler(cls, crawler: Any) -> "GitHubAuthMiddleware":
+    def from_crawler(cls, crawler: Any) -> "GitHubGateMiddleware":
         return cls(crawler)
 
-    def process_request(self, request: Request) -> None:
+    async def process_request(self, request: Request) -> None:
         if request.meta.get(META_RESOURCE) is None:
             return None
+        # Scrapy's slot concurrency does not hold for a burst of download_async calls
+        # made in one loop iteration (every one is dequeued before any counts as
+        # transferring), so GitHub's requests are counted here.
+        await self.gate.acquire()
+        request.meta["github_gate"] = True
         token = self.pool.token(request.meta.get(META_TOKEN))
         if token is not None:
             request.headers[b"Authorization"] = f"Bearer {token}".encode("latin-1")
         return None
 
-    def process_response(self, request: Request, response: Response) -> Response:
+    def _leave(self, request: Request) -> None:
         request.headers.pop(b"Authorization", None)
+        if request.meta.pop("github_gate", False):
+            self.gate.release()
+
+    def process_response(self, request: Request, response: Response) -> Response:
+        self._leave(request)
         return response
 
     def process_exception(self, request: Request, exception: Exception) -> None:
-        request.headers.pop(b"Authorization", None)
+        self._leave(request)
         return None

@@ -70,7 +70,7 @@ from ckancrawl.items import ExtensionSnapshot
 from ckancrawl.middlewares.github_rate_limit import (
     META_HINT,
     META_RESOURCE,
-    GitHubAuthMiddleware,
+    GitHubGateMiddleware,
     GitHubRateLimited,
     GitHubRateLimitMiddleware,
 )
@@ -141,7 +141,7 @@ class ExtensionsSpider(CatalogSpider):
     def update_settings(cls, settings: Any) -> None:
         super().update_settings(settings)
         settings.setdefault_in_component_priority_dict("DOWNLOADER_MIDDLEWARES", GitHubRateLimitMiddleware, 560)
-        settings.setdefault_in_component_priority_dict("DOWNLOADER_MIDDLEWARES", GitHubAuthMiddleware, 950)
+        settings.setdefault_in_component_priority_dict("DOWNLOADER_MIDDLEWARES", GitHubGateMiddleware, 950)
         # At spider priority: `scrapy crawl` merges the project settings in again
         # afterwards, and an equal priority would drop the middlewares.
         priority = max(settings.getpriority("DOWNLOADER_MIDDLEWARES") or 0, SETTINGS_PRIORITIES["spider"])
