@@ -66,6 +66,14 @@ def tree_rss_kb(root: int) -> int:
     return total
 
 
+def machine_busy_s() -> float:
+    """CPU seconds the whole machine has spent busy since boot (all cores, /proc/stat)."""
+    with open("/proc/stat") as handle:
+        fields = [int(v) for v in handle.readline().split()[1:]]
+    idle = fields[3] + (fields[4] if len(fields) > 4 else 0)
+    return (sum(fields[:8]) - idle) / os.sysconf("SC_CLK_TCK")
+
+
 def wait_idle(world: RunningWorld, timeout: float = 60.0) -> None:
     """Wait until the server answers nothing: slow answers whose client has gone (timed
     out) still run their course and would count in the next run's statistics."""
@@ -82,6 +90,7 @@ def run_measured(name: str, command: Sequence[str], world: RunningWorld, log_pat
     wait_idle(world)
     world.reset()
     server_before = world.stats()
+    busy_before = machine_busy_s()
     started_epoch = time.time()
     started = time.monotonic()
     with log_path.open("wb") as log:
@@ -107,8 +116,11 @@ def run_measured(name: str, command: Sequence[str], world: RunningWorld, log_pat
             process.returncode = -9
         raise
     wall = time.monotonic() - started
+    busy = machine_busy_s() - busy_before
     process.returncode = os.waitstatus_to_exitcode(status)
     server = world.stats()
+    cpu = usage.ru_utime + usage.ru_stime
+    server_cpu = server["cpu_s"] - server_before["cpu_s"]
     hosts = server["hosts"]
     requests = server["requests"]
     in_flight = {address: host["max_in_flight"] for address, host in hosts.items()}
@@ -122,12 +134,21 @@ def run_measured(name: str, command: Sequence[str], world: RunningWorld, log_pat
         "requests_per_s": round(requests / wall, 1) if wall else None,
         "peak_rss_mb": round(usage.ru_maxrss / 1024, 1),
         "peak_tree_rss_mb_sampled": round(tree_peak / 1024, 1),
-        "cpu_s": round(usage.ru_utime + usage.ru_stime, 2),
+        "cpu_s": round(cpu, 2),
         "max_in_flight_per_host": max(in_flight.values(), default=0),
         "hosts_over_limit": sum(1 for value in in_flight.values() if value > PER_SITE_LIMIT),
         "max_connections_per_host": max((h["max_connections"] for h in hosts.values()), default=0),
         "connections": sum(h["connections_total"] for h in hosts.values()),
-        "server_cpu_s": round(server["cpu_s"] - server_before["cpu_s"], 2),
+        "server_cpu_s": round(server_cpu, 2),
+        # Other processes on the machine compete for the same cores: their share says
+        # how much to trust the times (0 on a quiet machine).
+        "machine": {
+            "cores": os.cpu_count(),
+            "busy_cpu_s": round(busy, 1),
+            "other_processes_cpu_s": round(max(0.0, busy - cpu - server_cpu), 1),
+            "other_processes_cores_avg": round(max(0.0, busy - cpu - server_cpu) / wall, 2) if wall else None,
+            "load_avg_1min_at_end": os.getloadavg()[0],
+        },
         "log": str(log_path),
         "_hosts": hosts,
     }

@@ -247,6 +247,7 @@ def table(report: dict[str, Any]) -> str:
     line("peak RSS (MB)", lambda r: r["peak_rss_mb"])
     line("CPU (s)", lambda r: r["cpu_s"])
     line("world server CPU (s)", lambda r: r["server_cpu_s"])
+    line("other processes (cores)", lambda r: r["machine"]["other_processes_cores_avg"])
     line("max in flight per site", lambda r: r["max_in_flight_per_host"])
     line("sites done 50/90/99/100% (s)", lambda r: " / ".join(str(v) for v in r["finished"].values()))
     line("values right", lambda r: r["correctness"]["right"])
