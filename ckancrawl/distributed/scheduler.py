@@ -1,0 +1,78 @@
+"""scrapy-redis 0.9.1's scheduler, fitted to Scrapy 2.19 and to a shared crawl.
+
+What differs from ``scrapy_redis.scheduler.Scheduler``:
+
+- Stats are counted without the ``spider`` argument (deprecated since Scrapy 2.15; the
+  warning would be raised on every request).
+- ``next_request`` never blocks: scrapy-redis's ``SCHEDULER_IDLE_BEFORE_CLOSE`` pops
+  with BRPOP, which would stall the event loop. Idle processes are kept alive by
+  :class:`~ckancrawl.distributed.workers.WorkerRegistry` instead.
+- A process takes a request from the shared queue only while it holds fewer than
+  ``CKANCRAWL_REDIS_LOCAL_LIMIT`` requests (default ``CONCURRENT_REQUESTS``) being
+  downloaded or handled by a callback. Without this, one process would empty the queue
+  within a second: a request's download is quick, the callback's work (its own
+  ``fetch()`` calls) is what takes time.
+- An unreachable Redis is reported as such, with the URL's password hidden.
+
+The queue is scrapy-redis's priority queue (a sorted set; each pop is one atomic
+MULTI/EXEC, so a request goes to exactly one process). Requests are pickled: their
+callbacks must be spider methods and their ``cb_kwargs`` picklable.
+"""
+from __future__ import annotations
+
+from typing import Any
+
+from scrapy.http import Request
+from scrapy_redis.scheduler import Scheduler
+
+from ckancrawl.distributed.keys import DistributedConfigError, redacted
+
+
+class RedisScheduler(Scheduler):
+    crawler: Any = None
+    local_limit: int = 0
+
+    @classmethod
+    def from_crawler(cls, crawler: Any) -> "RedisScheduler":
+        import redis.exceptions
+
+        settings = crawler.settings
+        try:
+            instance = cls.from_settings(settings)
+        except redis.exceptions.ConnectionError as error:
+            raise DistributedConfigError(
+                f"Redis at {redacted(settings.get('REDIS_URL') or '')} does not answer ({error}); "
+                "start it, or unset CKANCRAWL_REDIS_URL to crawl in one process"
+            ) from None
+        instance.stats = crawler.stats
+        instance.crawler = crawler
+        instance.local_limit = settings.getint("CKANCRAWL_REDIS_LOCAL_LIMIT") or settings.getint(
+            "CONCURRENT_REQUESTS"
+        )
+        return instance
+
+    def enqueue_request(self, request: Request) -> bool:
+        if not request.dont_filter and self.df.request_seen(request):
+            self.df.log(request, self.spider)
+            return False
+        self.queue.push(request)
+        if self.stats:
+            self.stats.inc_value("distributed/requests/pushed")
+        return True
+
+    def next_request(self) -> Request | None:
+        if self.local_limit and self._local_load() >= self.local_limit:
+            return None
+        request = self.queue.pop(0)
+        if request is not None and self.stats:
+            self.stats.inc_value("distributed/requests/taken")
+        return request
+
+    def _local_load(self) -> int:
+        """Downloads in flight plus responses waiting for or inside their callback."""
+        engine = getattr(self.crawler, "engine", None)
+        if engine is None:
+            return 0
+        slot = getattr(engine.scraper, "slot", None)
+        scraping = len(slot.active) + len(slot.queue) if slot is not None else 0
+        return scraping + len(engine.downloader.active)
