@@ -4,4 +4,5 @@ pytest_plugins = [
     "tests.fixtures.ckan",
     "tests.fixtures.world",
     "tests.fixtures.github",
+    "tests.fixtures.scrapyd",
 ]

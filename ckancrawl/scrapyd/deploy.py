@@ -35,7 +35,7 @@ import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 
-from ckancrawl.scrapyd.client import ScrapydClient, ScrapydError
+from ckancrawl.scrapyd.client import ScrapydClient, ScrapydError, ScrapydUnauthorized, ScrapydUnavailable
 from ckancrawl.scrapyd.jobs import check_name
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
@@ -162,7 +162,11 @@ def upload(directory: Path, egg: Path, target: Target, version: str, environ: di
             raise DeployError(f"scrapyd at {target.url} could not be reached (connection refused): is it running?")
         raise DeployError(f"deploying to {target.url} failed:\n{detail[-2000:]}")
     if answer.get("status") != "ok":
-        raise DeployError(f"scrapyd at {target.url} refused the egg: {answer.get('message', answer)}")
+        message = str(answer.get("message", answer)).strip()
+        if "Traceback (most recent call last)" in message:
+            # addversion.json runs "scrapy list" in the egg; its last line says what failed.
+            message = f"scrapy list failed in the egg: {message.splitlines()[-1]}"
+        raise DeployError(f"scrapyd at {target.url} refused the egg: {message}")
     return answer
 
 
@@ -193,26 +197,31 @@ def deploy(
     environ = dict(os.environ if environ is None else environ)
     target = read_target(target_name, url or environ.get("SCRAPYD_URL"), project, root)
     version = version or str(int(time.time()))
-    with tempfile.TemporaryDirectory(prefix="ckancrawl-deploy-") as tmp:
-        directory = Path(tmp)
-        stage(root, directory, target)
-        egg = directory / f"{target.project}-{version}.egg"
-        build_egg(directory, egg)
-        problems = check_egg(egg, environ)
-        if problems:
-            raise DeployError("the egg was not deployed:\n- " + "\n- ".join(problems))
-        if build_only is not None:
-            shutil.copyfile(egg, build_only)
-            print(f"Egg written to {build_only} (not deployed)", file=out)
-            return version
-        answer = upload(directory, egg, target, version, environ)
     client = ScrapydClient(
         target.url, environ.get("SCRAPYD_USERNAME") or None, environ.get("SCRAPYD_PASSWORD") or None, target.project
     )
     try:
-        deployed = sorted(client.list_spiders(version))
-    except ScrapydError as exc:
-        raise DeployError(f"deployed, but the spiders of version {version} could not be listed: {exc}") from None
+        if build_only is None:
+            preflight(client)
+        with tempfile.TemporaryDirectory(prefix="ckancrawl-deploy-") as tmp:
+            directory = Path(tmp)
+            stage(root, directory, target)
+            egg = directory / f"{target.project}-{version}.egg"
+            build_egg(directory, egg)
+            problems = check_egg(egg, environ)
+            if problems:
+                raise DeployError("the egg was not deployed:\n- " + "\n- ".join(problems))
+            if build_only is not None:
+                shutil.copyfile(egg, build_only)
+                print(f"Egg written to {build_only} (not deployed)", file=out)
+                return version
+            answer = upload(directory, egg, target, version, environ)
+        try:
+            deployed = sorted(client.list_spiders(version))
+        except ScrapydError as exc:
+            raise DeployError(f"deployed, but the spiders of version {version} could not be listed: {exc}") from None
+    finally:
+        client.close()
     print(
         f"Deployed {target.project} version {version} (git {git_commit(root)}) to {target.url}: "
         f"{answer.get('spiders')} spiders ({', '.join(deployed)})",
@@ -222,6 +231,17 @@ def deploy(
     if missing:
         raise DeployError(f"scrapyd does not list these spiders of the working tree: {', '.join(missing)}")
     return version
+
+
+def preflight(client: ScrapydClient) -> None:
+    """scrapyd answers and accepts the login: checked before anything is built."""
+    try:
+        client.daemon_status()
+    except ScrapydUnauthorized:
+        hint = "check SCRAPYD_USERNAME/SCRAPYD_PASSWORD" if client.has_credentials else "set SCRAPYD_USERNAME and SCRAPYD_PASSWORD"
+        raise DeployError(f"scrapyd at {client.url} refused the login (HTTP 401): {hint}") from None
+    except ScrapydUnavailable:
+        raise DeployError(f"scrapyd at {client.url} could not be reached (connection refused): is it running?") from None
 
 
 def main(argv: list[str] | None = None) -> int:

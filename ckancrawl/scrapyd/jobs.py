@@ -21,11 +21,11 @@ from datetime import datetime
 from urllib.parse import urlsplit
 
 #: Job ids: letters, digits, ``_`` and ``-`` (scrapyd's own are 32 hex digits).
-JOB_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,127}$")
+JOB_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]{0,127}")
 #: Project and spider names: Python-identifier-like, as Scrapy's.
-NAME = re.compile(r"^[A-Za-z][A-Za-z0-9_]{0,63}$")
-ARGUMENT_NAME = re.compile(r"^[a-z][a-z0-9_]{0,63}$")
-SETTING_NAME = re.compile(r"^[A-Z][A-Z0-9_]{0,127}$")
+NAME = re.compile(r"[A-Za-z][A-Za-z0-9_]{0,63}")
+ARGUMENT_NAME = re.compile(r"[a-z][a-z0-9_]{0,63}")
+SETTING_NAME = re.compile(r"[A-Z][A-Z0-9_]{0,127}")
 #: Parameters of schedule.json itself, and the argument scrapyd adds (``_job``).
 RESERVED = {"project", "spider", "setting", "jobid", "priority", "_version", "_job"}
 #: Setting names that hold secrets: these come from the environment of scrapyd.
@@ -39,7 +39,7 @@ class InvalidJob(ValueError):
 
 
 def check_job_id(job_id: str) -> str:
-    if not isinstance(job_id, str) or not JOB_ID.match(job_id):
+    if not isinstance(job_id, str) or not JOB_ID.fullmatch(job_id):
         raise InvalidJob(
             f"job id {job_id!r} is not allowed: use 1-128 letters, digits, '_' or '-', starting with a "
             "letter or digit (scrapyd makes it a file name; '../' or '/' would break a process slot)"
@@ -48,7 +48,7 @@ def check_job_id(job_id: str) -> str:
 
 
 def check_name(kind: str, name: str) -> str:
-    if not isinstance(name, str) or not NAME.match(name):
+    if not isinstance(name, str) or not NAME.fullmatch(name):
         raise InvalidJob(f"{kind} name {name!r} is not allowed: use letters, digits and '_', starting with a letter")
     return name
 
@@ -88,7 +88,7 @@ def since(value: str) -> str:
 def repository(value: str) -> str:
     if value.startswith(("http://", "https://")):
         return http_url(value)
-    if not re.match(r"^[A-Za-z0-9_.-]+/[A-Za-z0-9_.-]+$", value):
+    if not re.fullmatch(r"[A-Za-z0-9_.-]+/[A-Za-z0-9_.-]+", value):
         raise ValueError("is neither a repository URL nor owner/name")
     return value
 
@@ -189,7 +189,7 @@ def check_arguments(spider: str, args: Mapping[str, str]) -> dict[str, str]:
         )
     checked = {}
     for name, value in args.items():
-        if name in RESERVED or not ARGUMENT_NAME.match(name):
+        if name in RESERVED or not ARGUMENT_NAME.fullmatch(name):
             raise InvalidJob(f"spider argument name {name!r} is not allowed")
         _check_value(f"argument {name}", value)
         if name not in rules.accepted:
@@ -214,7 +214,7 @@ def check_arguments(spider: str, args: Mapping[str, str]) -> dict[str, str]:
 def check_settings(settings: Mapping[str, str]) -> dict[str, str]:
     checked = {}
     for name, value in settings.items():
-        if not isinstance(name, str) or not SETTING_NAME.match(name):
+        if not isinstance(name, str) or not SETTING_NAME.fullmatch(name):
             raise InvalidJob(f"setting name {name!r} is not allowed: use Scrapy's UPPER_CASE names")
         value = _check_value(f"setting {name}", value)
         if SECRET_NAME.search(name) or re.search(r"://[^/@\s]*:[^/@\s]*@", value):
@@ -241,7 +241,7 @@ def job_request(
     check_name("spider", spider)
     if job_id is not None:
         check_job_id(job_id)
-    if version is not None and not re.match(r"^[A-Za-z0-9_.+-]{1,64}$", version):
+    if version is not None and not re.fullmatch(r"[A-Za-z0-9_.+-]{1,64}", version):
         raise InvalidJob(f"version {version!r} is not allowed")
     if not isinstance(priority, (int, float)) or priority != priority:
         raise InvalidJob(f"priority {priority!r} is not a number")

@@ -105,7 +105,7 @@ def check_entries(entries: Sequence[Entry], project: str = "ckancrawl") -> tuple
     """Entries checked (names, arguments, settings, ``after``), dependencies first."""
     by_name: dict[str, Entry] = {}
     for entry in entries:
-        if not re.match(r"^[a-z][a-z0-9_-]{0,40}$", entry.name):
+        if not re.fullmatch(r"[a-z][a-z0-9_-]{0,40}", entry.name):
             raise InvalidJob(f"schedule entry name {entry.name!r}: use lower-case letters, digits, '-' and '_'")
         if entry.name in by_name:
             raise InvalidJob(f"schedule entry {entry.name!r} is defined twice")
