@@ -42,6 +42,7 @@ import time
 from collections import Counter
 from collections.abc import Callable
 from typing import Any
+from urllib.parse import urlsplit
 
 import requests
 from ckanapi import RemoteCKAN
@@ -213,8 +214,8 @@ class CatalogClient:
         except requests.Timeout:
             raise CatalogError("unavailable", action, f"no answer within {self.timeout:g} s (timeout)") from None
         except requests.ConnectionError as error:
-            raise CatalogError("unavailable", action, self.scrub(f"connection failed: {_root_cause(error)}"),
-                               ) from None
+            raise CatalogError("unavailable", action,
+                               self.scrub(f"connection failed: {_root_cause(error, self.url)}")) from None
         except requests.RequestException as error:
             raise CatalogError("unavailable", action, self.scrub(f"{type(error).__name__}: {error}"[:300])) from None
 
@@ -318,10 +319,13 @@ def _format_errors(errors: dict[str, Any]) -> str:
     return ", ".join(parts) or "CKAN refused the data"
 
 
-def _root_cause(error: BaseException) -> str:
-    """What a requests connection error amounts to: refused, reset, or its text."""
+def _root_cause(error: BaseException, url: str) -> str:
+    """What a requests connection error amounts to: refused, reset, no DNS, or its text."""
     text = str(error)
     lowered = text.lower()
+    if any(word in lowered for word in ("nameresolution", "failed to resolve", "name or service not known",
+                                        "nodename nor servname", "temporary failure in name resolution")):
+        return f"cannot resolve {urlsplit(url).hostname} (DNS)"
     if "refused" in lowered:
         return "connection refused"
     if any(word in lowered for word in ("reset", "aborted", "remotedisconnected", "closed connection")):

@@ -109,8 +109,8 @@ class DatastoreSeriesPipeline:
             buffer.pending_rows = len(buffer.rows)
             if buffer.rows:
                 self.stats.inc_value(f"{STATS}/rows_from_pending", len(buffer.rows))
-                logger.info("Datastore: %d %s rows left by earlier runs (%s) are written with this run's",
-                            len(buffer.rows), series.name, ", ".join(str(p) for p in buffer.pending_files))
+                logger.info("Datastore: %s of the %s series left by earlier runs (%s), written with this run's",
+                            _rows(len(buffer.rows)), series.name, ", ".join(str(p) for p in buffer.pending_files))
             self._buffers[series.name] = buffer
         logger.info("Datastore time series: writing to %s", url)
         self._ticker = asyncio.create_task(self._flush_periodically())
@@ -149,8 +149,8 @@ class DatastoreSeriesPipeline:
                     return
                 except CatalogError as error:
                     if error.kind in ("unavailable", "server error"):
-                        logger.warning("Datastore: %d %s rows not written yet (%s); they are kept and tried again",
-                                       len(buffer.rows), name, error)
+                        logger.warning("Datastore: %s of the %s series not written yet (%s); kept and tried again",
+                                       _rows(len(buffer.rows)), name, error)
                         return
                     self._block(buffer, f"{buffer.table.where}: {error}")
                     return
@@ -200,11 +200,15 @@ class DatastoreSeriesPipeline:
         buffer.pending.remove(buffer.pending_files)  # their rows are in the new file
         self.stats.inc_value(f"{STATS}/rows_pending", len(buffer.rows))
         logger.error(
-            "Datastore: %d %s rows were not written (%s) and are saved in %s. Nothing is lost: the next crawl "
-            "writes them, or run `%s %s` (rows from MongoDB) or `%s %s --pending-dir %s` once the catalog "
-            "takes them.", len(buffer.rows), name, buffer.blocked or "the catalog did not answer", path.resolve(),
-            REPLAY, name, REPLAY, name, self.pending_dir.resolve())
+            "Datastore: %s of the %s series not written (%s), saved in %s. Nothing is lost: the next "
+            "crawl writes them, or run `%s %s` (rows from MongoDB) or `%s %s --no-mongodb --pending-dir %s` once "
+            "the catalog takes them.", _rows(len(buffer.rows)), name, buffer.blocked or "the catalog did not answer",
+            path.resolve(), REPLAY, name, REPLAY, name, self.pending_dir.resolve())
 
     async def _in_thread(self, func: Any, *args: Any) -> Any:
         return await asyncio.get_running_loop().run_in_executor(self._executor, func, *args)
 
+
+
+def _rows(count: int) -> str:
+    return f"{count} row" if count == 1 else f"{count} rows"
