@@ -56,6 +56,7 @@ def run_resource_crawl(
     datasets: list[dict[str, Any]],
     settings: Mapping[str, Any] | None = None,
     timeout: float = 180,
+    extra_args: Mapping[str, str] | None = None,
 ) -> ResourceCrawl:
     tmp_path.mkdir(parents=True, exist_ok=True)
     run = len(list(tmp_path.glob("resource-run-*.json")))
@@ -67,6 +68,8 @@ def run_resource_crawl(
     all_settings = {**TEST_SETTINGS, **RESOURCE_SETTINGS, "MEASUREMENTS_FILE": str(stats_file), **(settings or {})}
     for key, value in all_settings.items():
         command += ["-s", f"{key}={value}"]
+    for key, value in (extra_args or {}).items():
+        command += ["-a", f"{key}={value}"]
     env = {k: v for k, v in os.environ.items() if k not in ("MONGODB_URI", "CKAN_API_KEY", "GITHUB_TOKEN")}
     started = time.monotonic()
     done = subprocess.run(command, cwd=PROJECT_ROOT, env=env, capture_output=True, text=True, timeout=timeout,

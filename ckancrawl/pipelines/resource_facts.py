@@ -156,9 +156,18 @@ class ResourceFactsPipeline:
         portal = adapter.get("portal")
         dataset_id = adapter.get("dataset_id")
         adapter["resource_facts"] = list(await asyncio.gather(*(
-            self.facts(index, resource, portal, dataset_id) for index, resource in enumerate(resources)
+            self._facts_or_error(index, resource, portal, dataset_id) for index, resource in enumerate(resources)
         )))
         return item
+
+    async def _facts_or_error(self, index: int, resource: Any, portal: str | None, dataset_id: str | None) -> dict[str, Any]:
+        """A bug here must not cost the dataset its place in the repository."""
+        try:
+            return await self.facts(index, resource, portal, dataset_id)
+        except Exception as exc:
+            logger.exception("resource %d of dataset %s (%s): facts failed", index, dataset_id, portal)
+            url = resource.get("url") if isinstance(resource, dict) else resource
+            return {"index": index, "url": url, "error": str(describe_exception(exc))}
 
     # -- one resource ------------------------------------------------------------------
 

@@ -34,6 +34,7 @@ stats apply. What is different:
 
 Settings read: RESOURCE_ALLOW_PRIVATE, RESOURCE_CONCURRENCY_PER_HOST (and Scrapy's:
 DOWNLOAD_BIND_ADDRESS, the TLS settings through Scrapy's context factory).
+Stats: ``resource_download/bytes_read`` (body bytes read by resource downloads).
 """
 from __future__ import annotations
 
@@ -58,6 +59,7 @@ from twisted.internet.endpoints import TCP4ClientEndpoint, TCP6ClientEndpoint, w
 from twisted.internet.interfaces import IResolutionReceiver, IStreamClientEndpoint
 from twisted.web._newclient import ResponseFailed, ResponseNeverReceived
 from twisted.web.client import Agent, HTTPConnectionPool
+from twisted.web.error import SchemeNotSupported
 from twisted.web.http_headers import Headers as TxHeaders
 from twisted.web.iweb import UNKNOWN_LENGTH, IAgentEndpointFactory
 from zope.interface import implementer
@@ -89,6 +91,7 @@ class ResourceDownloadHandler(HTTP11DownloadHandler):
 
         settings = crawler.settings
         self._reactor = reactor
+        self._stats = crawler.stats
         self._policy = AddressPolicy.from_setting(settings.get("RESOURCE_ALLOW_PRIVATE", False))
         self._resource_pool = HTTPConnectionPool(reactor, persistent=True)
         self._resource_pool.maxPersistentPerHost = max(1, settings.getint("RESOURCE_CONCURRENCY_PER_HOST", 2))
@@ -133,13 +136,19 @@ class ResourceDownloadHandler(HTTP11DownloadHandler):
         url = urldefrag(request.url)[0]
         started = time.monotonic()
         answer = agent.request(to_bytes(request.method), to_bytes(url, "ascii"), TxHeaders(dict(request.headers)))
-        answer.addTimeout(timeout, self._reactor)
+        # The Agent reports a cancelled request as ResponseNeverReceived: remember why.
+        timer = self._reactor.callLater(timeout, answer.cancel)
         try:
             txresponse = await maybe_deferred_to_future(answer)
         except BlockedAddressError as exc:
             raise BlockedAddressError(f"{exc} for {url}") from None
         except Exception as exc:
-            raise _download_exception(exc, parsed.hostname or "", timeout) from exc
+            if not timer.active():
+                raise DownloadTimeoutError(f"no answer from {parsed.hostname} within {timeout:g} s") from exc
+            raise _download_exception(exc) from exc
+        finally:
+            if timer.active():
+                timer.cancel()
         request.meta["download_latency"] = time.monotonic() - started
 
         peer = getattr(txresponse, "_scrapy_ip_address", None)
@@ -207,7 +216,10 @@ class ResourceDownloadHandler(HTTP11DownloadHandler):
             stopped_reason=limit_reason,
         )
         txresponse.deliverBody(reader)
-        await maybe_deferred_to_future(finished)
+        try:
+            await maybe_deferred_to_future(finished)
+        finally:
+            self._stats.inc_value("resource_download/bytes_read", result.received)
 
 
 def _header(headers: Headers, name: bytes) -> str | None:
@@ -220,17 +232,17 @@ def _int_header(headers: Headers, name: bytes) -> int | None:
     return int(value) if value and value.isdigit() else None
 
 
-def _download_exception(exc: BaseException, host: str, timeout: float) -> BaseException:
+def _download_exception(exc: BaseException) -> BaseException:
     """Scrapy's download exceptions (what retries and describe_exception know)."""
     if isinstance(exc, (BlockedAddressError, ProxyNotSupportedError)):
         return exc
-    if isinstance(exc, (defer.TimeoutError, twisted_error.TimeoutError, defer.CancelledError)):
-        return DownloadTimeoutError(f"no answer from {host} within {timeout:g} s")
+    if isinstance(exc, twisted_error.TimeoutError):  # connect timeout
+        return DownloadTimeoutError(str(exc))
     if isinstance(exc, twisted_error.DNSLookupError):
         return CannotResolveHostError(str(exc))
     if isinstance(exc, twisted_error.ConnectionRefusedError):
         return DownloadConnectionRefusedError(str(exc))
-    if isinstance(exc, twisted_error.SchemeNotSupported):
+    if isinstance(exc, SchemeNotSupported):
         return UnsupportedURLSchemeError(str(exc))
     if isinstance(exc, (ResponseFailed, ResponseNeverReceived)):
         return DownloadFailedError(str(exc))

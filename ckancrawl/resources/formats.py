@@ -165,7 +165,7 @@ UNINFORMATIVE_MIMETYPES = frozenset({
 #: Extensions of server-side scripts: the path's extension says nothing about the answer.
 SCRIPT_EXTENSIONS = frozenset({"php", "asp", "aspx", "ashx", "jsp", "cgi", "do", "action", "pl", "py", "cfm", "dll"})
 #: Query parameters that name the answer's format (``?format=csv``, ``?service=WMS``).
-FORMAT_PARAMETERS = ("format", "f", "outputformat", "output_format", "filetype", "type", "service")
+FORMAT_PARAMETERS = ("format", "f", "outputformat", "output_format", "filetype", "service")
 
 
 def _clean(text: str) -> str:

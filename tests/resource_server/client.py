@@ -63,5 +63,9 @@ class RunningResourceServer:
         with urllib.request.urlopen(f"{self.base}/_log", timeout=10) as answer:
             return json.loads(answer.read())
 
+    def stats(self) -> dict[str, Any]:
+        with urllib.request.urlopen(f"{self.base}/_stats", timeout=10) as answer:
+            return json.loads(answer.read())
+
     def clear_log(self) -> None:
         urllib.request.urlopen(urllib.request.Request(f"{self.base}/_log/clear", method="POST"), timeout=10).read()

@@ -25,11 +25,17 @@ def _block(seed: int) -> bytes:
     return random.Random(seed).randbytes(BLOCK)
 
 
+#: Bytes to printable text (letters, digits, commas, newlines) for ``text=True`` contents.
+_TEXT = bytes.maketrans(bytes(range(256)), (b"abcdefghijklmnopqrstuvwxyz0123456789,,,,\n" * 7)[:256])
+
+
 @dataclass(frozen=True)
 class Content:
     size: int
     seed: int = 0
     prefix: bytes = b""
+    #: Printable text instead of arbitrary bytes (after the prefix).
+    text: bool = False
 
     def __post_init__(self) -> None:
         if self.size < 0:
@@ -38,7 +44,11 @@ class Content:
     def _stretch(self, index: int) -> bytes:
         """The index-th block-sized stretch of the pseudo-random part."""
         data = bytearray(_block(self.seed))
-        data[:8] = struct.pack("<Q", index)
+        if self.text:
+            data = bytearray(data.translate(_TEXT))
+            data[:8] = b"%08x" % (index % 2**32)
+        else:
+            data[:8] = struct.pack("<Q", index)
         return bytes(data)
 
     def read(self, offset: int, length: int) -> bytes:

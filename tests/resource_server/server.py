@@ -8,7 +8,8 @@ Every path serves a file; the query string says which file and how to serve it, 
 test's URL reads as its scenario (the path only matters for its extension):
 
 - ``size`` (1024) and ``seed`` (0): the content, :class:`~tests.resource_server.content.Content`;
-  ``prefix``: bytes the file starts with (percent-encoded, Latin-1), e.g. ``%25PDF-1.7``.
+  ``prefix``: bytes the file starts with (percent-encoded, Latin-1), e.g. ``%25PDF-1.7``;
+  ``text=1``: printable text (letters, digits, commas, newlines) instead of any bytes.
 - ``type``: the Content-Type header (none by default).
 - ``cl``: how the length is announced: ``exact`` (default), ``none`` (no
   Content-Length, the body ends when the connection closes), ``chunked``
@@ -23,10 +24,13 @@ test's URL reads as its scenario (the path only matters for its extension):
 - ``status``: answer this status with a small HTML page instead of the file.
 - ``drip``: send the body at this many bytes per second, in ten pieces per second.
 - ``delay``: seconds to wait before the status line.
+- ``group``: a name; ``/_stats`` reports the most requests of each group answered at once.
 
 Control:
 - ``GET /_log``: JSON list of the requests received (method, target, some headers).
-- ``POST /_log/clear``: forget them.
+- ``GET /_stats``: ``requests``, ``max_in_flight`` (most file requests answered at once,
+  abandoned ones included until the server notices) and ``groups`` (the same per group).
+- ``POST /_log/clear``: forget the log and reset ``max_in_flight``.
 """
 from __future__ import annotations
 
@@ -87,6 +91,10 @@ def gzip_bomb(inflated_size: int) -> bytes:
 class ResourceServer:
     def __init__(self) -> None:
         self.log: list[dict[str, object]] = []
+        self.in_flight = 0
+        self.max_in_flight = 0
+        #: group -> [in flight, most at once], for requests with ``group=NAME``.
+        self.groups: dict[str, list[int]] = {}
 
     async def handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         try:
@@ -94,7 +102,19 @@ class ResourceServer:
                 request = await self._read_request(reader)
                 if request is None:
                     break
-                keep_alive = await self._answer(request, writer)
+                counted = not request.path.startswith("/_")
+                group = self.groups.setdefault(request.params.get("group", ""), [0, 0])
+                if counted:
+                    self.in_flight += 1
+                    self.max_in_flight = max(self.max_in_flight, self.in_flight)
+                    group[0] += 1
+                    group[1] = max(group[1], group[0])
+                try:
+                    keep_alive = await self._answer(request, writer)
+                finally:
+                    if counted:
+                        self.in_flight -= 1
+                        group[0] -= 1
                 if not keep_alive or request.headers.get("connection", "").lower() == "close":
                     break
         except (ConnectionError, asyncio.IncompleteReadError, Disconnect):
@@ -132,7 +152,14 @@ class ResourceServer:
             return await self._send_json(writer, self.log)
         if request.path == "/_log/clear":
             self.log.clear()
+            self.max_in_flight = self.in_flight
+            self.groups.clear()
             return await self._send_json(writer, {"cleared": True})
+        if request.path == "/_stats":
+            return await self._send_json(writer, {
+                "requests": len(self.log), "max_in_flight": self.max_in_flight,
+                "groups": {name: most for name, (_, most) in self.groups.items() if name},
+            })
         self.log.append({
             "method": request.method,
             "target": request.target,
@@ -163,12 +190,13 @@ class ResourceServer:
         if "type" in p:
             headers["Content-Type"] = p["type"]
         if "bomb" in p:
-            body_parts = [gzip_bomb(int(p["bomb"]))]
+            body_parts = [await asyncio.to_thread(gzip_bomb, int(p["bomb"]))]
             size = len(body_parts[0])
             headers["Content-Encoding"] = "gzip"
             chunks = iter(body_parts)
         else:
-            content = Content(int(p.get("size", 1024)), int(p.get("seed", 0)), unquote_to_bytes(p.get("prefix", "")))
+            content = Content(int(p.get("size", 1024)), int(p.get("seed", 0)), unquote_to_bytes(p.get("prefix", "")),
+                              text=p.get("text") == "1")
             start, end, status = 0, content.size, 200
             wanted = request.headers.get("range", "")
             if wanted.startswith("bytes=") and p.get("range", "honor") == "honor" and "encoding" not in p:
