@@ -75,10 +75,10 @@ def sync_latest(sync: DatasetSync, series: Series, latest: Any, concurrency: int
         ref = catalog_dataset_ref(document)
         known = known_values(document, fields)
         if ref and known:
-            work.append((ref, known))
+            work.append((ref, known, document.get("catalog_dataset")))
     outcomes: Counter[str] = Counter()
     with ThreadPoolExecutor(max_workers=max(1, concurrency)) as pool:
-        for result in pool.map(lambda job: sync.sync(job[0], job[1], fields), work):
+        for result in pool.map(lambda job: sync.sync(job[0], job[1], fields, job[2]), work):
             outcomes[result.outcome] += 1
             if result.outcome == FAILED:
                 outcomes[f"failed/{result.failure_kind}"] += 1

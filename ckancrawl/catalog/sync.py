@@ -77,13 +77,18 @@ class DatasetSync:
                 changed[name] = (dataset.get(name), spec.to_catalog(value))
         return changed
 
-    def sync(self, ref: str, known: Mapping[str, Any], fields: Mapping[str, CatalogField]) -> SyncResult:
-        """Sync dataset ``ref`` (id or name) with ``known`` (catalog field -> item value)."""
+    def sync(self, ref: str, known: Mapping[str, Any], fields: Mapping[str, CatalogField],
+             label: str | None = None) -> SyncResult:
+        """Sync dataset ``ref`` (id or name) with ``known`` (catalog field -> item value).
+
+        ``label`` names the dataset in messages until the catalog has given its name.
+        """
         try:
             dataset = self.client.call("package_show", {"id": ref})
         except CatalogError as error:
-            return self._failed(ref, {}, error.kind, self._explain(error, ref), restored=True, log=True)
-        name = str(dataset.get("name") or ref)
+            label = label or ref
+            return self._failed(label, {}, error.kind, self._explain(error, label), restored=True, log=True)
+        name = str(dataset.get("name") or label or ref)
         changes = self.changes(dataset, known, fields)
         if not changes:
             logger.debug("Catalog dataset %s is up to date", name)

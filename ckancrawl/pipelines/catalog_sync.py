@@ -96,7 +96,8 @@ class CatalogSyncPipeline:
         self.stats.inc_value(f"{STATS}/items")
         loop = asyncio.get_running_loop()
         try:
-            result = await loop.run_in_executor(self._executor, self.sync.sync, ref, known, fields)
+            result = await loop.run_in_executor(self._executor, self.sync.sync, ref, known, fields,
+                                                snapshot.get("catalog_dataset"))
         except Exception:  # a bug must not drop the item
             logger.exception("Catalog sync of dataset %s failed unexpectedly; it may need checking", ref)
             result = SyncResult(str(ref), FAILED, reason="bug: see the traceback above", failure_kind="bug")
