@@ -178,6 +178,8 @@ class State:
 
     fired: dict[str, str] = field(default_factory=dict)
     missed: dict[str, str] = field(default_factory=dict)
+    #: The first tick (ISO 8601): runs due before it are not reported as missed.
+    started: str | None = None
 
     @classmethod
     def load(cls, path: Path) -> State:
@@ -187,7 +189,7 @@ class State:
             return cls()
         except ValueError as exc:
             raise ValueError(f"the schedule state file {path} is not JSON ({exc}); move it away to start afresh") from None
-        return cls(dict(data.get("fired", {})), dict(data.get("missed", {})))
+        return cls(dict(data.get("fired", {})), dict(data.get("missed", {})), data.get("started"))
 
     def save(self, path: Path) -> None:
         for record in (self.fired, self.missed):
@@ -195,7 +197,7 @@ class State:
                 del record[job_id]
         path.parent.mkdir(parents=True, exist_ok=True)
         temporary = path.with_suffix(".tmp")
-        temporary.write_text(json.dumps({"fired": self.fired, "missed": self.missed}, indent=1, sort_keys=True), encoding="utf-8")
+        temporary.write_text(json.dumps({"fired": self.fired, "missed": self.missed, "started": self.started}, indent=1, sort_keys=True), encoding="utf-8")
         os.replace(temporary, path)
 
 
@@ -240,6 +242,9 @@ def tick(
     """Fire every run that is due and may start (see the module docstring)."""
     now = now.astimezone(timezone.utc)
     entries = check_entries(entries, client.project)
+    if state.started is None:
+        state.started = now.isoformat()
+    started = datetime.fromisoformat(state.started)
     by_name = {entry.name: entry for entry in entries}
     report = TickReport()
     for entry in entries:
@@ -249,7 +254,9 @@ def tick(
             continue
         if now - slot > catch_up:
             state.missed[job_id] = now.isoformat()
-            report.notes.append((entry.name, job_id, f"missed (no tick within {catch_up} of its slot)"))
+            if slot >= started:  # not a run from before the schedule was installed
+                hours = catch_up.total_seconds() / 3600
+                report.notes.append((entry.name, job_id, f"missed (no tick within {hours:g} h of its slot)"))
             continue
         if client.status(job_id) is not None:
             state.fired[job_id] = now.isoformat()
@@ -261,7 +268,8 @@ def tick(
                 report.waiting.append((entry.name, job_id, why))
                 continue
             if now - slot > max_wait and _dependency_busy(client, by_name[entry.after], slot, state):
-                report.notes.append((entry.name, job_id, f"{entry.after} still busy after {max_wait}; started anyway"))
+                hours = max_wait.total_seconds() / 3600
+                report.notes.append((entry.name, job_id, f"started although {entry.after} is still busy after {hours:g} h"))
         request = job_request(client.project, entry.spider, dict(entry.args), dict(entry.settings), job_id=job_id)
         client.schedule(request)
         state.fired[job_id] = now.isoformat()
