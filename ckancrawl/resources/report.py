@@ -2,6 +2,7 @@
 
     python -m ckancrawl.resources.report [--mongodb-uri URI] [--database NAME]
         [--portal URL ...] [--include-deleted] [--min-size BYTES] [--limit N] [--json]
+        [--timeout SECONDS]
 
 Two sections, from the current documents of ``raw_datasets`` (datasets marked deleted
 are left out unless ``--include-deleted``; documents kept in GridFS because of their
@@ -247,7 +248,8 @@ def human_size(size: int | None) -> str:
 def render_text(shared: list[SharedFile], portals: list[PortalSummary], limit: int) -> str:
     lines = []
     resources = sum(f.resources for f in shared)
-    lines.append(f"Files published on more than one portal (same MD5): {len(shared)} files, {resources} resources")
+    files = f"{len(shared)} file" + ("" if len(shared) == 1 else "s")
+    lines.append(f"Files published on more than one portal (same MD5): {files}, {resources} resources")
     for f in shared[:limit]:
         formats = ",".join(f.formats) or "unknown"
         lines.append(f"  {f.md5}  {human_size(f.size):>10}  {formats:<10}  on {len(f.portals)} portals, {f.resources} resources")
@@ -288,12 +290,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--min-size", type=int, default=1, help="smallest shared file reported, in bytes (1)")
     parser.add_argument("--limit", type=int, default=100, help="shared files listed in the text report (100)")
     parser.add_argument("--json", action="store_true", help="one JSON object on stdout")
+    parser.add_argument("--timeout", type=float, default=10.0, help="seconds to find the MongoDB server (10)")
     args = parser.parse_args(argv)
     uri = args.mongodb_uri or _default_uri()
     if not uri:
         parser.error("no MongoDB server: pass --mongodb-uri or set MONGODB_URI")
     try:
-        with MongoClient(uri, serverSelectionTimeoutMS=10_000) as client:
+        with MongoClient(uri, serverSelectionTimeoutMS=int(args.timeout * 1000)) as client:
             report = FactsReport(client[args.database], args.portal, args.include_deleted, args.min_size)
             shared = report.shared_files()
             portals = report.portals()
