@@ -252,6 +252,18 @@ class CkanApiSpider(scrapy.Spider):
                 return api_url, result, attempts
         return None, None, attempts
 
+    @staticmethod
+    def no_api_reason(attempts: list[FetchError], home_error: FetchError | None) -> FetchError:
+        """Why no Action API was found: a network failure if there was one, a server
+        error when every answer was one, else "not a ckan site" with what was tried."""
+        network = [e for e in ([home_error] if home_error else []) + attempts if e.kind in NETWORK_FAILURES]
+        if network:
+            return network[0]
+        if attempts and all(e.kind == "http error" and (e.status or 0) >= 500 for e in attempts):
+            return attempts[0]
+        tried = "; ".join(str(e) for e in attempts[:4]) or "nothing could be tried"
+        return FetchError("not a ckan site", f"no CKAN Action API answered ({tried})")
+
     # -- paging ----------------------------------------------------------------------
 
     async def search_datasets(

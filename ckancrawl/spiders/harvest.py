@@ -210,8 +210,7 @@ class HarvestSpider(CkanApiSpider):
         dead_hosts = {host_of(listed_url)} if home_error is not None and home_error.kind in HOST_FAILURES else set()
         api_url, _, attempts = await self.find_api(list(dict.fromkeys(roots)), dead_hosts)
         if api_url is None:
-            reasons = ([home_error] if home_error else []) + attempts
-            run.errors.append(str(reasons[0]) if reasons else "not a ckan site: no CKAN Action API answered")
+            run.errors.append(str(self.no_api_reason(attempts, home_error)))
             yield self._finish(run)
             return
         run.api_url = api_url

@@ -32,7 +32,6 @@ from ckancrawl.spiders.catalog import CatalogSpider
 from ckancrawl.spiders.ckan_api import (
     ERROR_STATUSES,
     HOST_FAILURES,
-    NETWORK_FAILURES,
     as_count,
     host_of,
 )
@@ -169,7 +168,7 @@ class SitesSpider(CatalogSpider):
             dead_hosts.add(host_of(target.listed_url))
         api_url, status, attempts = await self.find_api(list(dict.fromkeys(roots)), dead_hosts)
         if api_url is None:
-            snapshot.failure = str(self._conclude(attempts, home_error))
+            snapshot.failure = str(self.no_api_reason(attempts, home_error))
             await profiling
             return self._finish(snapshot)
         snapshot.api_url = api_url
@@ -212,16 +211,6 @@ class SitesSpider(CatalogSpider):
             return
         if found:
             snapshot.latitude, snapshot.longitude = found
-
-    @staticmethod
-    def _conclude(attempts: list[FetchError], home_error: FetchError | None) -> FetchError:
-        network = [e for e in ([home_error] if home_error else []) + attempts if e.kind in NETWORK_FAILURES]
-        if network:
-            return network[0]
-        if attempts and all(e.kind == "http error" and (e.status or 0) >= 500 for e in attempts):
-            return attempts[0]
-        tried = "; ".join(str(e) for e in attempts[:4]) or "nothing could be tried"
-        return FetchError("not a ckan site", f"no CKAN Action API answered ({tried})")
 
     def _read_status(self, snapshot: SiteSnapshot, status: dict[str, Any]) -> None:
         snapshot.status_show = status

@@ -197,7 +197,9 @@ class DatasetStore:
         self._id_of_name[dataset["name"]] = identifier
 
     def apply(self, change: Mapping[str, Any]) -> None:
-        """Remove, add and modify datasets by index (the modified time is now)."""
+        """Remove, add and modify datasets by index (the modified time is now); restore
+        brings datasets back as first generated, with their old modified time (a
+        dataset made public again by a database restore, or hidden from search a while)."""
         for index in change.get("remove", []):
             identifier = dataset_id(self.spec, index)
             if identifier in self._by_id:
@@ -205,6 +207,8 @@ class DatasetStore:
                 del self._json[identifier]
                 self._id_of_name.pop(dataset["name"], None)
                 self._ids.pop(bisect.bisect_left(self._ids, identifier))
+        for index in change.get("restore", []):
+            self._put(make_dataset(self.spec, index), keep_sorted=True)
         now = _iso(datetime.now(timezone.utc))
         for index in change.get("add", []):
             self._put(make_dataset(self.spec, index, 0, now), keep_sorted=True)

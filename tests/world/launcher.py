@@ -148,11 +148,13 @@ class RunningWorld:
         return max((h["max_in_flight"] for h in self.stats()["hosts"].values()), default=0)
 
     def change_datasets(self, portal: WorldPortal | str, *, remove: Iterable[int] = (), add: Iterable[int] = (),
-                        modify: Iterable[int] = ()) -> int:
-        """Remove, add and modify datasets of a portal by index; returns how many it has."""
+                        modify: Iterable[int] = (), restore: Iterable[int] = ()) -> int:
+        """Remove, add, modify and restore datasets of a portal by index (see
+        tests.world.datasets.DatasetStore.apply); returns how many it has."""
         chosen = self.portal(portal) if isinstance(portal, str) else portal
         host = next(h.address for h in chosen.spec.hosts if h.ckan is not None and h.ckan.datasets is not None)
-        body = json.dumps({"host": host, "remove": list(remove), "add": list(add), "modify": list(modify)}).encode()
+        body = json.dumps({"host": host, "remove": list(remove), "add": list(add), "modify": list(modify),
+                           "restore": list(restore)}).encode()
         request = urllib.request.Request(self.control_url + "/datasets", data=body, method="POST")
         with _OPENER.open(request, timeout=30) as answer:
             return json.loads(answer.read())["datasets"]

@@ -17,7 +17,7 @@ Control endpoint (http://127.0.0.1:P):
   once); plus totals and the server's CPU seconds.
 - ``POST /__world__/reset``: zero the statistics and re-arm the 429 counters.
 - ``POST /__world__/datasets`` with ``{"host": ADDRESS, "remove": [i...], "add": [i...],
-  "modify": [i...]}``: change a portal's datasets by index (tests.world.datasets).
+  "modify": [i...], "restore": [i...]}``: change a portal's datasets by index (tests.world.datasets).
 - ``GET /__world__/ping``.
 
 Answers: keep-alive (HTTP/1.1 persistent unless ``Connection: close``), requests on a
