@@ -179,3 +179,18 @@ class TrackingClient(CatalogClient):
         finally:
             with self._flight:
                 self.writes_in_flight -= 1
+
+
+def test_a_value_the_search_index_refuses_is_not_retried(ckan_catalog):
+    # Written as plain text, an instant with an offset reaches Solr as "+00:00" (CKAN
+    # re-formats *_date fields), which Solr refuses: the patch is rolled back.
+    name = f"sync-ext-{uuid.uuid4().hex[:8]}"
+    ckan_catalog.create_dataset({"name": name, "title": name, "stars": 1}, "extension")
+    fields = {"release_date": CatalogField("release_date", Kind.TEXT), "stars": CatalogField("stars", Kind.INTEGER)}
+    client = make_client(ckan_catalog)
+    result = DatasetSync(client).sync(name, {"release_date": "2024-02-01T12:30:00+00:00", "stars": 2}, fields)
+    assert (result.outcome, result.failure_kind, result.restored) == (FAILED, "invalid", True)
+    assert "Invalid Date String" in result.reason
+    assert client.counts["retries"] == 0
+    dataset = ckan_catalog.action("package_show", id=name)
+    assert (dataset["stars"], dataset.get("release_date")) == ("1", None)

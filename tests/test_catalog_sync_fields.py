@@ -45,6 +45,12 @@ def test_instants_compare_across_utc_spellings():
     assert not EXTENSION_FIELDS["release_date"].same("2024-02-01T12:30:00Z", "2024-02-01T13:30:00Z")
 
 
+def test_instants_are_written_in_utc_without_a_zone_for_the_search_index():
+    # CKAN's indexer would turn "...Z" of a *_date field into "+00:00", which Solr refuses.
+    assert EXTENSION_FIELDS["release_date"].to_catalog("2024-02-01T14:30:00+02:00") == "2024-02-01T12:30:00"
+    assert EXTENSION_FIELDS["release_date"].same("2024-02-01T12:30:00", "2024-02-01T12:30:00Z")
+
+
 def test_language_stats_are_written_as_json_text_and_compared_decoded():
     field = EXTENSION_FIELDS["language_stats"]
     written = field.to_catalog({"Python": 90.0, "HTML": 10.0})

@@ -8,7 +8,8 @@ Every error becomes a :class:`CatalogError` whose ``kind`` says what to do about
 - ``invalid`` (HTTP 409): CKAN refused the data (``errors`` holds its field messages).
   CKAN validates before it writes, so nothing was written. Not retried.
 - ``server error``: CKAN answered with its own HTTP 500 JSON (a failed search index
-  update is one; CKAN rolls the write back). Retried.
+  update is one; CKAN rolls the write back). Retried, except when Solr refused a value
+  (its HTTP 4xx in the message): that is ``invalid``.
 - ``unavailable``: no answer (connection refused or reset, timeout) or a gateway error
   (502, 503, 504, 429). Retried; when the retries are used up the catalog is taken to
   be down and calls fail at once (``not tried``) for CATALOG_DOWN_PAUSE seconds, so a
@@ -37,6 +38,7 @@ from __future__ import annotations
 
 import logging
 import os
+import re
 import threading
 import time
 from collections import Counter
@@ -202,8 +204,11 @@ class CatalogClient:
             errors = {k: v for k, v in dict(getattr(error, "error_dict", {}) or {}).items() if k != "__type"}
             raise CatalogError("invalid", action, self.scrub(_format_errors(errors)), errors, status=409) from None
         except SearchIndexError as error:
-            raise CatalogError("server error", action, self.scrub(f"search index update failed: {error}"[:300]),
-                               status=500) from None
+            # CKAN rolls the write back. Solr refusing a value (its HTTP 4xx) will refuse it
+            # again; anything else (Solr down, overloaded) is worth a retry.
+            text = self.scrub(f"search index update failed: {error}"[:400])
+            kind = "invalid" if re.search(r"\(HTTP 4\d\d\)", str(error)) else "server error"
+            raise CatalogError(kind, action, text, status=500) from None
         except (SearchError, SearchQueryError) as error:
             raise CatalogError("invalid", action, self.scrub(f"search refused: {error}"[:300]), status=409) from None
         except ServerIncompatibleError:

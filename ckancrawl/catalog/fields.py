@@ -11,7 +11,10 @@ were written. So values are compared by meaning, per kind:
 - ``BOOLEAN``: True == "true" == "True" == "1".
 - ``TEXT_SET``: order and duplicates ignored; an empty list is no value (scheming drops
   empty entries and may store [] as nothing, so writing [] would never read back).
-- ``DATETIME``: ISO 8601 instants, "…Z" == "…+00:00".
+- ``DATETIME``: ISO 8601 instants, "…Z" == "…+00:00" == "…" (no zone: UTC). Written
+  as UTC without a zone ("2024-02-01T12:30:00"): CKAN's search indexer re-formats
+  fields named ``*_date`` and turns "…Z" into "…+00:00", which Solr refuses, failing the
+  whole patch; a value without a zone gets Solr's "…Z".
 - ``JSON_OBJECT``: written as JSON text (a text field cannot hold an object; CKAN
   answers 500 to one); equal when the decoded objects are equal.
 
@@ -153,6 +156,10 @@ class CatalogField:
             return json.dumps(value, ensure_ascii=False)
         if self.kind is Kind.BOOLEAN:
             return bool(value)
+        if self.kind is Kind.DATETIME:
+            moment = _as_instant(value)
+            if moment is not None:
+                return moment.astimezone(timezone.utc).replace(tzinfo=None).isoformat()
         return str(value)
 
 
