@@ -5,21 +5,23 @@ settings.py and ``-s`` still win for anything they set explicitly):
 
 - ``SCHEDULER``: :class:`ckancrawl.distributed.scheduler.RedisScheduler`
 - ``DUPEFILTER_CLASS``: :class:`ckancrawl.distributed.dupefilter.RedisDupeFilter`
-- scrapy-redis's ``REDIS_URL``, ``SCHEDULER_QUEUE_CLASS`` (priority queue),
-  ``SCHEDULER_QUEUE_KEY``, ``SCHEDULER_DUPEFILTER_KEY`` (``ckancrawl:<spider>:<run>:...``),
-  ``SCHEDULER_PERSIST`` (True: the queue outlives one process; the last process of a
-  finished run removes it), ``SCHEDULER_FLUSH_ON_START`` (False),
-  ``SCHEDULER_IDLE_BEFORE_CLOSE`` (0: never a blocking pop)
+- scrapy-redis's ``SCHEDULER_QUEUE_CLASS`` (priority queue), ``SCHEDULER_QUEUE_KEY``
+  and ``SCHEDULER_DUPEFILTER_KEY`` (``ckancrawl:<spider>:<run>:...``)
 - the spider middleware :class:`~ckancrawl.distributed.seeding.SeedOnceMiddleware` and
   the extension :class:`~ckancrawl.distributed.workers.WorkerRegistry`
 
-A wrong run name, or a SCHEDULER / DUPEFILTER_CLASS set elsewhere that would silently
-keep the crawl local, stops the crawl with a message.
+The Redis connection is made from ``CKANCRAWL_REDIS_URL`` by
+:mod:`ckancrawl.distributed.connection` (no ``REDIS_URL``/``REDIS_PARAMS``: a password
+goes in the ``CKANCRAWL_REDIS_PASSWORD`` environment variable, never in a setting).
+
+A wrong run name, a URL with a password in it, or a SCHEDULER / DUPEFILTER_CLASS set
+elsewhere that would silently keep the crawl local stops the crawl with a message.
 """
 from __future__ import annotations
 
 from typing import Any
 
+from ckancrawl.distributed.connection import check_url
 from ckancrawl.distributed.keys import DistributedConfigError, key_prefix, run_name
 
 SCHEDULER = "ckancrawl.distributed.scheduler.RedisScheduler"
@@ -31,17 +33,14 @@ class DistributedAddon:
         url = settings.get("CKANCRAWL_REDIS_URL")
         if not url:
             return
+        check_url(url)
         prefix = key_prefix("%(spider)s", run_name(settings.get("CKANCRAWL_REDIS_RUN")))
         for name, value in {
             "SCHEDULER": SCHEDULER,
             "DUPEFILTER_CLASS": DUPEFILTER,
-            "REDIS_URL": url,
             "SCHEDULER_QUEUE_CLASS": "scrapy_redis.queue.PriorityQueue",
             "SCHEDULER_QUEUE_KEY": f"{prefix}:requests",
             "SCHEDULER_DUPEFILTER_KEY": f"{prefix}:dupefilter",
-            "SCHEDULER_PERSIST": True,
-            "SCHEDULER_FLUSH_ON_START": False,
-            "SCHEDULER_IDLE_BEFORE_CLOSE": 0,
         }.items():
             settings.set(name, value, "addon")
         for name, wanted in (("SCHEDULER", SCHEDULER), ("DUPEFILTER_CLASS", DUPEFILTER)):

@@ -13,8 +13,9 @@ from typing import Any
 
 from scrapy.http import Request
 from scrapy_redis import defaults
-from scrapy_redis.connection import get_redis_from_settings
 from scrapy_redis.dupefilter import RFPDupeFilter
+
+from ckancrawl.distributed.connection import sync_client
 
 
 class RedisDupeFilter(RFPDupeFilter):
@@ -27,7 +28,7 @@ class RedisDupeFilter(RFPDupeFilter):
         settings = spider.settings
         key = settings.get("SCHEDULER_DUPEFILTER_KEY", defaults.SCHEDULER_DUPEFILTER_KEY) % {"spider": spider.name}
         return cls(
-            get_redis_from_settings(settings),
+            sync_client(settings.get("CKANCRAWL_REDIS_URL") or ""),
             key=key,
             debug=settings.getbool("DUPEFILTER_DEBUG"),
             fingerprinter=spider.crawler.request_fingerprinter,

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from urllib.parse import urlsplit, urlunsplit
 
 DEFAULT_RUN = "default"
 _RUN_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$")
@@ -32,19 +31,6 @@ def key_prefix(spider_name: str, run: str) -> str:
     """``spider_name`` may be scrapy-redis's ``%(spider)s`` placeholder."""
     return f"ckancrawl:{spider_name}:{run}"
 
-
-def redacted(url: str) -> str:
-    """A Redis URL fit for logs: its password replaced by ``***``."""
-    try:
-        parts = urlsplit(url)
-    except ValueError:
-        return "<unparsable Redis URL>"
-    if parts.password is None:
-        return url
-    user = parts.username or ""
-    host = parts.hostname or ""
-    port = f":{parts.port}" if parts.port else ""
-    return urlunsplit(parts._replace(netloc=f"{user}:***@{host}{port}"))
 
 
 @dataclass(frozen=True)

@@ -5,7 +5,8 @@ client is redis-py's asyncio client, so coordination never blocks the event loop
 scheduler's queue calls are synchronous by Scrapy's scheduler interface; they are
 single round trips to Redis).
 
-Settings read here: ``CKANCRAWL_REDIS_URL``, ``CKANCRAWL_REDIS_RUN``,
+Settings read here: ``CKANCRAWL_REDIS_URL`` (its password, if any, from the
+``CKANCRAWL_REDIS_PASSWORD`` environment variable), ``CKANCRAWL_REDIS_RUN``,
 ``CKANCRAWL_REDIS_HEARTBEAT`` (1.0 s), ``CKANCRAWL_REDIS_KEEP`` (86400 s).
 """
 from __future__ import annotations
@@ -18,7 +19,8 @@ from weakref import WeakKeyDictionary
 
 from scrapy.exceptions import NotConfigured
 
-from ckancrawl.distributed.keys import RunKeys, redacted, run_name
+from ckancrawl.distributed.connection import async_client, check_url
+from ckancrawl.distributed.keys import RunKeys, run_name
 
 #: Delete KEYS[1] if it holds ARGV[1] (a lock released by its owner only).
 _RELEASE = """
@@ -66,7 +68,7 @@ class DistributedRun:
         url = settings.get("CKANCRAWL_REDIS_URL")
         if not url:
             raise NotConfigured("CKANCRAWL_REDIS_URL is not set")
-        self.url: str = url
+        self.url: str = check_url(url)
         self.run: str = run_name(settings.get("CKANCRAWL_REDIS_RUN"))
         self.keys = RunKeys.of(crawler.spidercls.name, self.run)
         self.worker_id = f"{socket.gethostname()}:{os.getpid()}:{secrets.token_hex(3)}"
@@ -83,11 +85,6 @@ class DistributedRun:
         return run
 
     @property
-    def where(self) -> str:
-        """The Redis URL without its password, for messages."""
-        return redacted(self.url)
-
-    @property
     def dead_after_ms(self) -> int:
         """A worker (or seeder) silent this long is taken for dead."""
         return int(max(5 * self.heartbeat_interval, 5.0) * 1000)
@@ -95,9 +92,7 @@ class DistributedRun:
     @property
     def client(self) -> Any:
         if self._client is None:
-            import redis.asyncio
-
-            self._client = redis.asyncio.from_url(self.url, decode_responses=True)
+            self._client = async_client(self.url)
         return self._client
 
     async def close(self) -> None:

@@ -2,8 +2,8 @@
 
 What differs from ``scrapy_redis.scheduler.Scheduler``:
 
-- Stats are counted without the ``spider`` argument (deprecated since Scrapy 2.15; the
-  warning would be raised on every request).
+- Stats are counted without the ``spider`` argument (deprecated in Scrapy 2.19: every
+  request would raise a deprecation warning).
 - ``next_request`` never blocks: scrapy-redis's ``SCHEDULER_IDLE_BEFORE_CLOSE`` pops
   with BRPOP, which would stall the event loop. Idle processes are kept alive by
   :class:`~ckancrawl.distributed.workers.WorkerRegistry` instead.
@@ -12,7 +12,11 @@ What differs from ``scrapy_redis.scheduler.Scheduler``:
   downloaded or handled by a callback. Without this, one process would empty the queue
   within a second: a request's download is quick, the callback's work (its own
   ``fetch()`` calls) is what takes time.
-- An unreachable Redis is reported as such, with the URL's password hidden.
+- It connects with :mod:`ckancrawl.distributed.connection` (password from the
+  environment, never from settings) and reports an unreachable Redis as such.
+- The queue is kept when a process closes (as with ``SCHEDULER_PERSIST``, which is not
+  read): the last process of a finished run removes it. ``SCHEDULER_FLUSH_ON_START``,
+  ``SCHEDULER_IDLE_BEFORE_CLOSE``, ``REDIS_URL`` and ``REDIS_PARAMS`` are not read either.
 
 The queue is scrapy-redis's priority queue (a sorted set; each pop is one atomic
 MULTI/EXEC, so a request goes to exactly one process). Requests are pickled: their
@@ -25,7 +29,8 @@ from typing import Any
 from scrapy.http import Request
 from scrapy_redis.scheduler import Scheduler
 
-from ckancrawl.distributed.keys import DistributedConfigError, redacted
+from ckancrawl.distributed.connection import PASSWORD_ENV, sync_client
+from ckancrawl.distributed.keys import DistributedConfigError
 
 
 class RedisScheduler(Scheduler):
@@ -37,13 +42,27 @@ class RedisScheduler(Scheduler):
         import redis.exceptions
 
         settings = crawler.settings
+        url = settings.get("CKANCRAWL_REDIS_URL") or ""
+        server = sync_client(url)
         try:
-            instance = cls.from_settings(settings)
+            server.ping()
+        except redis.exceptions.AuthenticationError as error:
+            raise DistributedConfigError(
+                f"Redis at {url} refused the password ({error}); check {PASSWORD_ENV}"
+            ) from None
         except redis.exceptions.ConnectionError as error:
             raise DistributedConfigError(
-                f"Redis at {redacted(settings.get('REDIS_URL') or '')} does not answer ({error}); "
-                "start it, or unset CKANCRAWL_REDIS_URL to crawl in one process"
+                f"Redis at {url} does not answer ({error}); start it, or unset CKANCRAWL_REDIS_URL "
+                "to crawl in one process"
             ) from None
+        instance = cls(
+            server=server,
+            persist=True,
+            queue_key=settings.get("SCHEDULER_QUEUE_KEY"),
+            queue_cls=settings.get("SCHEDULER_QUEUE_CLASS"),
+            dupefilter_key=settings.get("SCHEDULER_DUPEFILTER_KEY"),
+            dupefilter_cls=settings.get("DUPEFILTER_CLASS"),
+        )
         instance.stats = crawler.stats
         instance.crawler = crawler
         instance.local_limit = settings.getint("CKANCRAWL_REDIS_LOCAL_LIMIT") or settings.getint(

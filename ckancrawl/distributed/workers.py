@@ -61,7 +61,7 @@ class WorkerRegistry:
         await run.client.sadd(run.keys.workers, run.worker_id)
         await self._beat()
         self._beating = asyncio.create_task(self._heartbeats())
-        logger.info("Joined distributed run %s at %s as %s", run.keys.prefix, run.where, run.worker_id)
+        logger.info("Joined distributed run %s at %s as %s", run.keys.prefix, run.url, run.worker_id)
 
     async def _agree_run_timestamp(self, spider: Any) -> None:
         if not isinstance(getattr(type(spider), "run_timestamp", None), property):

@@ -1,0 +1,214 @@
+"""Distributed mode: several ``scrapy crawl`` processes share one crawl through one Redis.
+
+Real processes, a real redis-server and a real MongoDB-wire server; the portals are the
+simulated world's. What is shared is each scheduled request (one per portal for
+``harvest``, one per site for ``sites``), so the tests check that every portal or site
+was done by exactly one process, that both processes did some, and that together they
+stored everything exactly once.
+"""
+from __future__ import annotations
+
+import uuid
+from pathlib import Path
+
+import pytest
+from pymongo import MongoClient
+
+from tests.crawl import run_crawl
+from tests.distributed_crawl import DISTRIBUTED_ADDON, RedisServer, run_side_by_side
+from tests.world import spec
+from tests.world.datasets import DatasetsSpec
+from tests.world.generate import make_world
+from tests.world.launcher import start_world
+
+HARVEST_PORTALS = 24
+#: Datasets of portal i (about 1,500 in all: MongoDB writes set the pace of this test).
+def dataset_count(i: int) -> int:
+    return 30 + 3 * i
+
+
+HARVEST_DATASETS = sum(dataset_count(i) for i in range(HARVEST_PORTALS))
+
+
+@pytest.fixture(scope="module")
+def redis_server(tmp_path_factory):
+    server = RedisServer(tmp_path_factory.mktemp("redis"))
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+def distributed(redis_server: RedisServer, run: str, **settings: str) -> dict[str, str]:
+    return {"ADDONS": DISTRIBUTED_ADDON, "CKANCRAWL_REDIS_URL": redis_server.url, "CKANCRAWL_REDIS_RUN": run,
+            "CKANCRAWL_REDIS_HEARTBEAT": "0.2", **settings}
+
+
+# -- harvest: portals shared between two processes --------------------------------------
+
+
+@pytest.fixture(scope="module")
+def harvest_world(tmp_path_factory):
+    pool = spec.AddressPool("127.12.0.1")
+    portals = [spec.dataset_portal(pool, DatasetsSpec(count=dataset_count(i), seed=i), name=f"portal{i:02d}")
+               for i in range(HARVEST_PORTALS)]
+    for portal in portals:
+        for host in portal.hosts:
+            host.latency_ms = 30
+    world = start_world(portals, tmp_path_factory.mktemp("harvest-world"))
+    try:
+        yield world
+    finally:
+        world.stop()
+
+
+@pytest.fixture(scope="module")
+def shared_harvest(harvest_world, redis_server, mongodb_server, tmp_path_factory):
+    tmp = tmp_path_factory.mktemp("shared-harvest")
+    database = f"distributed_{uuid.uuid4().hex[:10]}"
+    settings = {
+        **harvest_world.scrapy_settings(),
+        **distributed(redis_server, "harvest-test", CKANCRAWL_REDIS_LOCAL_LIMIT="4"),
+        "HARVEST_PAGE_SIZE": "50",
+        "MONGODB_DATABASE": database,
+        "MONGODB_SPILL_DIR": str(tmp / "spill"),
+    }
+    results = run_side_by_side(
+        "harvest", tmp, 2, args={"portals": str(harvest_world.write_urls_file(tmp / "portals.txt")), "since": "all"},
+        settings=settings, env={"MONGODB_URI": mongodb_server.uri},
+    )
+    keys_left = redis_server.keys("ckancrawl:harvest:harvest-test:*")
+    with MongoClient(mongodb_server.uri) as client:
+        yield results, client[database], keys_left
+        client.drop_database(database)
+
+
+def datasets_of(result) -> list[tuple[str, str]]:
+    return [(item["portal"], item["dataset_id"]) for item in result.items if "dataset_id" in item]
+
+
+def runs_of(result) -> list[dict]:
+    return [item for item in result.items if "dataset_id" not in item]
+
+
+def test_two_processes_harvest_every_dataset_exactly_once(harvest_world, shared_harvest):
+    results, _, _ = shared_harvest
+    assert [r.returncode for r in results] == [0, 0], results[0].log[-3000:]
+    harvested = [pair for result in results for pair in datasets_of(result)]
+    assert len(harvested) == len(set(harvested)) == HARVEST_DATASETS
+
+
+def test_each_portal_is_harvested_by_one_process(shared_harvest):
+    results, _, _ = shared_harvest
+    portals = [[run["portal"] for run in runs_of(result)] for result in results]
+    assert len(portals[0]) + len(portals[1]) == HARVEST_PORTALS
+    assert not set(portals[0]) & set(portals[1])
+    assert all(run["complete"] for result in results for run in runs_of(result))
+
+
+def test_both_processes_do_part_of_the_work(shared_harvest):
+    results, _, _ = shared_harvest
+    shares = [len(runs_of(result)) for result in results]
+    assert min(shares) >= HARVEST_PORTALS // 8, shares
+    roles = sorted(result.stats_value("distributed/role") for result in results)
+    assert roles == ["'follower'", "'seeder'"]
+
+
+def test_mongodb_holds_each_dataset_once(shared_harvest):
+    results, db, _ = shared_harvest
+    assert db["raw_datasets"].count_documents({}) == HARVEST_DATASETS
+    assert db["harvest_runs"].count_documents({"complete": True}) == HARVEST_PORTALS
+    stored = sum(int(result.stats_value("mongodb/items")) for result in results)
+    assert stored == HARVEST_DATASETS + HARVEST_PORTALS
+
+
+def test_both_processes_share_one_run_timestamp(shared_harvest):
+    results, db, _ = shared_harvest
+    stamps = {run["run_timestamp"] for result in results for run in runs_of(result)}
+    assert len(stamps) == 1
+    assert db["raw_datasets"].distinct("harvested_at") == list(stamps)
+
+
+def test_a_finished_run_leaves_nothing_in_redis(shared_harvest):
+    results, _, keys_left = shared_harvest
+    assert keys_left == []
+    assert sorted(result.stats_value("distributed/left") for result in results) == ["'others_working'", "'removed'"]
+
+
+# -- sites: a census shared between two processes ---------------------------------------
+
+
+@pytest.fixture(scope="module")
+def sites_world(tmp_path_factory):
+    # The slow presets answer after 20 s: they would set the pace of the whole run, and
+    # tests/test_sites_crawl.py covers them.
+    portals = [p for p in make_world(120, latency_ms=50) if not p.preset.startswith("slow")]
+    world = start_world(portals, tmp_path_factory.mktemp("sites-world"))
+    try:
+        yield world
+    finally:
+        world.stop()
+
+
+@pytest.fixture(scope="module")
+def shared_census(sites_world, redis_server, tmp_path_factory):
+    tmp = tmp_path_factory.mktemp("shared-census")
+    settings = {**sites_world.scrapy_settings(), **distributed(redis_server, "census", CKANCRAWL_REDIS_LOCAL_LIMIT="48")}
+    return run_side_by_side("sites", tmp, 2, args={"urls": str(sites_world.write_urls_file(tmp / "urls.txt"))},
+                            settings=settings)
+
+
+def test_two_processes_probe_every_site_once_and_right(sites_world, shared_census):
+    assert [r.returncode for r in shared_census] == [0, 0], shared_census[0].log[-3000:]
+    items = [item for result in shared_census for item in result.items]
+    assert sorted(item["listed_url"] for item in items) == sorted(p.listed_url for p in sites_world.portals)
+    assert sites_world.judge(items) == {}
+    assert len({item["run_timestamp"] for item in items}) == 1
+    assert min(len(result.items) for result in shared_census) >= len(sites_world.portals) // 8
+
+
+# -- an interrupted run ----------------------------------------------------------------------
+
+
+def test_an_interrupted_run_is_resumed_by_the_next_process(sites_world, redis_server, tmp_path):
+    urls = sites_world.write_urls_file(tmp_path / "urls.txt", [p for p in sites_world.portals if p.preset.startswith("healthy")][:40])
+    settings = {**sites_world.scrapy_settings(), **distributed(redis_server, "resume", CKANCRAWL_REDIS_LOCAL_LIMIT="4")}
+    first = run_crawl("sites", tmp_path, args={"urls": str(urls)}, settings={**settings, "CLOSESPIDER_ITEMCOUNT": "8"})
+    assert first.stats_value("finish_reason") == "'closespider_itemcount'"
+    assert "ckancrawl:sites:resume:requests" in redis_server.keys("ckancrawl:sites:resume:*")
+    second = run_crawl("sites", tmp_path, args={"urls": str(urls)}, settings=settings)
+    assert second.stats_value("distributed/role") == "'follower'"  # start() was read to its end already
+    listed = [item["listed_url"] for item in first.items + second.items]
+    assert sorted(listed) == sorted(Path(urls).read_text().split())
+    assert {item["run_timestamp"] for item in first.items + second.items} == {first.items[0]["run_timestamp"]}
+    assert redis_server.keys("ckancrawl:sites:resume:*") == []
+
+
+def test_a_different_run_timestamp_is_refused(sites_world, redis_server, tmp_path):
+    # As if another process had started the run with this timestamp.
+    redis_server.command("SET", "ckancrawl:sites:mismatch:run-timestamp", "2026-11-22T03:00:00Z")
+    urls = sites_world.write_urls_file(tmp_path / "urls.txt", sites_world.portals[:3])
+    result = run_crawl("sites", tmp_path, args={"urls": str(urls), "run_timestamp": "2026-11-29T03:00:00Z"},
+                       settings={**sites_world.scrapy_settings(), **distributed(redis_server, "mismatch")})
+    assert result.stats_value("finish_reason") == "'run_timestamp_mismatch'"
+    assert result.items == []
+    assert "the distributed run ckancrawl:sites:mismatch has run_timestamp 2026-11-22T03:00:00Z" in result.log
+    assert redis_server.keys("ckancrawl:sites:mismatch:*") == ["ckancrawl:sites:mismatch:run-timestamp"]
+
+
+def test_unreachable_redis_stops_the_crawl_with_advice(tmp_path):
+    closed = RedisServer(tmp_path / "gone")
+    closed.stop()
+    result = run_crawl("sites", tmp_path, args={"url": "http://127.0.0.1:9/"},
+                       settings={"ADDONS": DISTRIBUTED_ADDON, "CKANCRAWL_REDIS_URL": closed.url})
+    assert result.returncode != 0
+    assert f"Redis at {closed.url} does not answer" in result.log
+    assert "unset CKANCRAWL_REDIS_URL" in result.log
+
+
+def test_a_password_in_the_redis_url_is_refused_before_it_is_logged(tmp_path):
+    result = run_crawl("sites", tmp_path, args={"url": "http://127.0.0.1:9/"},
+                       settings={"ADDONS": DISTRIBUTED_ADDON, "CKANCRAWL_REDIS_URL": "redis://:s3cret@127.0.0.1:9/0"})
+    assert result.returncode != 0
+    assert "CKANCRAWL_REDIS_PASSWORD" in result.log
+    assert "s3cret" not in result.log
