@@ -37,7 +37,7 @@ def harvests(scrapyd_server, deployed_version, tmp_path_factory):
     pool = spec.AddressPool("127.32.0.1")
     fast = spec.dataset_portal(pool, DatasetsSpec(count=30, seed=11))
     weekly = spec.dataset_portal(pool, DatasetsSpec(count=20, seed=12))
-    slow = spec.dataset_portal(pool, DatasetsSpec(count=500, seed=13), latency_ms=1500)
+    slow = spec.dataset_portal(pool, DatasetsSpec(count=500, seed=13), latency_ms=1000)
     world = start_world([fast, weekly, slow], tmp / "world")
     fast_url, weekly_url, slow_url = (p.listed_url for p in world.portals)
     try:
@@ -56,7 +56,7 @@ def harvests(scrapyd_server, deployed_version, tmp_path_factory):
         schedule = tmp / "schedule.toml"
         schedule.write_text(
             '[[job]]\nname = "slow"\nspider = "harvest"\nweekday = "sunday"\ntime = "02:00"\n'
-            f"args = {toml_table({'portal': slow_url})}\nsettings = {toml_table({**settings, 'MONGODB_DATABASE': 'scrapyd_harvest_slow'})}\n\n"
+            f"args = {toml_table({'portal': slow_url})}\nsettings = {toml_table({**settings, 'MONGODB_DATABASE': 'scrapyd_harvest_slow', 'HARVEST_PAGE_SIZE': '20'})}\n\n"
             '[[job]]\nname = "weekly"\nspider = "harvest"\nweekday = "sunday"\ntime = "03:00"\nafter = "slow"\n'
             f"args = {toml_table({'portal': weekly_url})}\nsettings = {toml_table({**settings, 'MONGODB_DATABASE': WEEKLY_DB})}\n",
             encoding="utf-8",
