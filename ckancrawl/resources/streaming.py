@@ -7,12 +7,8 @@ protocol the resource download handler gives the body to instead. Per chunk (Twi
 reads at most 64 KiB at a time) it:
 
 - stops reading, without hashing the chunk, when the body goes past ``max_bytes``;
-- feeds the chunk to MD5 (``hashlib``), inline on the event loop: measured on this
-  project's 2-core machine, MD5 of a 64 KiB chunk takes about 80 microseconds, and a
-  2 GB download hashed inline kept the event loop's lag under a few milliseconds (p99)
-  while hashing at 550-590 MB/s; the same download hashed in a worker thread was no
-  faster (450-570 MB/s), lagged more (GIL hand-offs: 5-9 ms) and held 8 MB more. See
-  bench/resource_md5/README.md;
+- feeds the chunk to MD5 (``hashlib``), inline on the event loop (see "Why inline"
+  below);
 - keeps the first :data:`~ckancrawl.resources.magic.SNIFF_BYTES` of the content for
   format sniffing. When the server sent a ``Content-Encoding`` (gzip, deflate), those
   first bytes are inflated with ``max_length``, so a gzip bomb inflates to at most
@@ -94,6 +90,8 @@ class BodyResult:
     peer: str | None = None
     #: Seconds from the status line to the end of the body.
     seconds: float = 0.0
+    #: Pieces the body arrived in (socket reads).
+    reads: int = 0
 
 
 class HeadCapture:
@@ -196,6 +194,7 @@ class BodyReader(Protocol):
         if self._over:
             return  # buffered data can still arrive after stopProducing()
         self._last_data = self._now()
+        self.result.reads += 1
         total = self.result.received + len(data)
         if total > self._max_bytes:
             self._head.feed(data[: max(0, self._max_bytes - self.result.received)])
