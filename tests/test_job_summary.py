@@ -91,6 +91,22 @@ def test_datasets_harvested_and_incomplete_portals_of_a_harvest():
     assert summary["flagged"] is False  # half is not above half
 
 
+def test_catalog_updates_and_time_series_rows_are_summarised_and_losses_flagged():
+    stats = {
+        "sites/status/ok": 10, "catalog_sync/items": 10, "catalog_sync/updated": 4, "catalog_sync/unchanged": 3,
+        "catalog_sync/failed": 3, "catalog_sync/failed/validation": 2, "catalog_sync/failed/down": 1,
+        "datastore/rows": 10, "datastore/rows_written": 8, "datastore/rows_pending": 2,
+    }
+    summary = summarize(stats, "sites", "finished", 0.25)
+    assert summary["catalog"]["failed_by_reason"] == {"down": 1, "validation": 2}
+    assert summary["series"] == {"rows": 10, "rows_written": 8, "rows_pending": 2, "table_problems": 0}
+    assert summary["flags"] == [
+        "3 of 10 catalog datasets could not be updated (30% > 25%): down 1, validation 2",
+        "2 time series rows were not written and wait for the next run",
+    ]
+    assert "catalog datasets updated 4, unchanged 3, failed 3" in describe(summary)
+
+
 @pytest.mark.parametrize(
     ("settings", "message"),
     [({"JOB_SUMMARY_FAILURE_THRESHOLD": 1.5}, "must be a share between 0 and 1"),

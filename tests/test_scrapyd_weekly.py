@@ -1,7 +1,12 @@
 """The weekly run on a real scrapyd: ./scripts/schedule tick fires ``extensions`` at
 Sunday 02:00 UTC and ``sites`` at 03:00 once extensions is done, from the deployed egg,
 against the real CKAN catalog, the simulated world and the GitHub stand-in; the results
-reach MongoDB and each job ends with its summary."""
+reach MongoDB and the catalog (package_patch and the datastore time series), and each
+job ends with its summary.
+
+The jobs run on a scrapyd node whose environment holds the catalog's API key, as a
+production node's would (docs/scrapyd.md); it runs the versions deployed to the
+session's scrapyd (shared eggs_dir)."""
 from __future__ import annotations
 
 import json
@@ -10,9 +15,12 @@ from dataclasses import dataclass
 import pytest
 from pymongo import MongoClient
 
+from ckancrawl.catalog.series import EXTENSIONS as EXTENSIONS_SERIES
+from ckancrawl.catalog.series import SITES as SITES_SERIES
 from ckancrawl.scrapyd.job_logs import outcome
+from tests.catalog_crawl import catalog_settings, series_rows
 from tests.fixtures.github import FAKE_TOKEN
-from tests.fixtures.scrapyd import JOB_SETTINGS
+from tests.fixtures.scrapyd import JOB_SETTINGS, ScrapydServer, run_schedule
 from tests.github_standin.client import GitHubStandIn
 from tests.world import spec
 from tests.world.launcher import start_world
@@ -45,12 +53,28 @@ class WeeklyRun:
 
 
 @pytest.fixture(scope="module")
-def weekly_run(catalog_stack, ckan_catalog, scrapyd_server, deployed_version, tmp_path_factory):
-    from tests.fixtures.scrapyd import run_schedule
-
-    tmp = tmp_path_factory.mktemp("weekly")
-    if ckan_catalog.search(rows=0)["count"]:
+def clean_catalog(catalog_stack, ckan_catalog):
+    if ckan_catalog.search(rows=0, include_private=True)["count"]:
         catalog_stack.reset()  # other modules' datasets would become this run's work
+    return ckan_catalog
+
+
+@pytest.fixture(scope="module")
+def node(scrapyd_server, deployed_version, clean_catalog, tmp_path_factory):
+    """A scrapyd node with the crawl's secrets in its environment, the catalog key included."""
+    server = ScrapydServer(
+        tmp_path_factory.mktemp("catalog-node"), {**scrapyd_server.env, "CKAN_API_KEY": clean_catalog.api_key},
+        eggs_dir=scrapyd_server.eggs_dir,
+    )
+    server.start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture(scope="module")
+def weekly_run(clean_catalog, node, tmp_path_factory):
+    ckan_catalog = clean_catalog
+    tmp = tmp_path_factory.mktemp("weekly")
     pool = spec.AddressPool("127.31.0.1")
     portals = [spec.ckan_portal(pool, num_datasets=50 + i) for i in range(3)]
     portals += [spec.nothing_listening(pool), spec.not_ckan(pool)]
@@ -61,7 +85,7 @@ def weekly_run(catalog_stack, ckan_catalog, scrapyd_server, deployed_version, tm
             [{"name": f"site-{i}", "title": f"Site {i}", "url": p.listed_url} for i, p in enumerate(world.portals)]
         )
         ckan_catalog.seed_extension_datasets(EXTENSION_DATASETS)
-        common = {**JOB_SETTINGS, "MONGODB_DATABASE": DATABASE, "MONGODB_SPILL_DIR": str(tmp / "spill")}
+        common = {**JOB_SETTINGS, **catalog_settings(ckan_catalog, tmp), "MONGODB_DATABASE": DATABASE}
         extensions_settings = {
             **common, "GITHUB_API_URL": github.url, "GITHUB_GRAPHQL_URL": github.graphql_url,
             "GITHUB_CACHE_DIR": str(tmp / "github-cache"), "GITHUB_SECONDARY_BACKOFF": "0.2",
@@ -78,16 +102,16 @@ def weekly_run(catalog_stack, ckan_catalog, scrapyd_server, deployed_version, tm
         env = {"CKANCRAWL_SCHEDULE_FILE": str(schedule), "CKANCRAWL_SCHEDULE_STATE": str(tmp / "state.json")}
 
         def tick(name: str) -> str:
-            done = run_schedule(scrapyd_server, "tick", "--now", TICKS[name], env=env)
+            done = run_schedule(node, "tick", "--now", TICKS[name], env=env)
             assert done.returncode == 0, done.stderr
             return done.stdout
 
         run = WeeklyRun(ticks={}, world=world)
         run.ticks["extensions due"] = tick("extensions due")
         run.ticks["sites due"] = tick("sites due")
-        scrapyd_server.wait([run.extension_job])
+        node.wait([run.extension_job])
         run.ticks["sites again"] = tick("sites again")
-        scrapyd_server.wait([run.sites_job])
+        node.wait([run.sites_job])
         run.ticks["after both"] = tick("after both")
         yield run
     finally:
@@ -118,9 +142,9 @@ def test_sites_is_fired_once_extensions_has_finished(weekly_run):
     assert weekly_run.ticks["sites again"].split(" ", 1)[1].strip() == "fired sites-20261129T0300Z (sites)"
 
 
-def test_a_run_is_fired_once_however_many_ticks_follow(weekly_run, scrapyd_server):
+def test_a_run_is_fired_once_however_many_ticks_follow(weekly_run, node):
     assert weekly_run.ticks["after both"] == ""
-    with scrapyd_server.client() as client:
+    with node.client() as client:
         ids = [job.id for job in client.list_jobs().all()]
     assert ids.count(weekly_run.extension_job) == 1
     assert ids.count(weekly_run.sites_job) == 1
@@ -143,8 +167,8 @@ def test_site_snapshots_reach_mongodb_with_the_truth(weekly_run, weekly_db):
         assert portal.truth.mismatches(latest[portal.listed_url]) == [], portal.name
 
 
-def test_each_job_ends_with_its_summary_in_the_log(weekly_run, scrapyd_server):
-    with scrapyd_server.client() as client:
+def test_each_job_ends_with_its_summary_in_the_log(weekly_run, node):
+    with node.client() as client:
         jobs = client.list_jobs()
         extensions = outcome(weekly_run.extension_job, "extensions", client.job_log(jobs.find(weekly_run.extension_job)))
         sites = outcome(weekly_run.sites_job, "sites", client.job_log(jobs.find(weekly_run.sites_job)))
@@ -159,17 +183,48 @@ def test_each_job_ends_with_its_summary_in_the_log(weekly_run, scrapyd_server):
     assert sites.summary["storage"]["documents_written"] >= 5
 
 
-def test_failures_lists_none_of_the_weekly_jobs(weekly_run, schedule_cli):
-    done = schedule_cli("failures", "--all", "--json")
+def test_failures_lists_none_of_the_weekly_jobs(weekly_run, node):
+    done = run_schedule(node, "failures", "--all", "--json")
     verdicts = {row["job_id"]: row["verdict"] for row in json.loads(done.stdout)}
     assert verdicts[weekly_run.extension_job] == "ok"
     assert verdicts[weekly_run.sites_job] == "ok"
 
 
-def test_the_github_token_reached_the_job_from_scrapyds_environment_only(weekly_run, scrapyd_server):
+def test_the_github_token_reached_the_job_from_scrapyds_environment_only(weekly_run, node):
     # The stand-in accepts only FAKE_TOKEN: metrics were read, so the job had it.
-    log = scrapyd_server.job_log_path("extensions", weekly_run.extension_job).read_text()
+    log = node.job_log_path("extensions", weekly_run.extension_job).read_text()
     assert FAKE_TOKEN not in log
-    assert FAKE_TOKEN not in scrapyd_server.log()
-    with scrapyd_server.client() as client:
+    assert FAKE_TOKEN not in node.log()
+    with node.client() as client:
         assert FAKE_TOKEN not in repr(client.list_jobs())
+
+
+def test_the_measurements_reach_the_catalog_datasets(weekly_run, clean_catalog):
+    alpha = clean_catalog.action("package_show", id="ext-alpha")
+    assert (int(alpha["stars"]), int(alpha["contributors_count"])) == (40, 3)
+    healthy = clean_catalog.action("package_show", id="site-0")
+    assert int(healthy["num_datasets"]) == 50
+    dead = clean_catalog.action("package_show", id="site-3")
+    assert not dead.get("num_datasets")  # unknown is never written as 0
+
+
+def test_each_run_appends_its_rows_to_the_time_series(weekly_run, clean_catalog):
+    extensions = series_rows(clean_catalog, EXTENSIONS_SERIES, EXTENSIONS_SERIES.default_dataset)
+    assert sorted(row["name"] for row in extensions) == ["ext-alpha", "ext-beta", "ext-gone"]
+    sites = series_rows(clean_catalog, SITES_SERIES, SITES_SERIES.default_dataset)
+    assert sorted(row["name"] for row in sites) == [f"site-{i}" for i in range(5)]
+    assert {row["num_datasets"] for row in sites if row["name"] == "site-1"} == {51}
+
+
+def test_the_summary_counts_the_catalog_writes(weekly_run, node):
+    with node.client() as client:
+        job = client.list_jobs().find(weekly_run.sites_job)
+        summary = outcome(job.id, job.spider, client.job_log(job)).summary
+    assert summary["catalog"]["updated"] == 3 and summary["catalog"]["failed"] == 0
+    assert summary["series"]["rows_written"] == 5 and summary["series"]["rows_pending"] == 0
+
+
+def test_the_catalog_key_reached_the_jobs_from_the_environment_only(weekly_run, node, clean_catalog):
+    for spider, job_id in (("extensions", weekly_run.extension_job), ("sites", weekly_run.sites_job)):
+        assert clean_catalog.api_key not in node.job_log_path(spider, job_id).read_text()
+    assert clean_catalog.api_key not in node.log()

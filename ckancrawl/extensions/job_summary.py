@@ -10,6 +10,8 @@ crawl's stats and builds one summary:
   budget, answers from the ETag cache, waits for a reset);
 - datasets harvested (``harvest/datasets``, deleted, filled gaps);
 - storage (documents written to MongoDB, documents left in the spill file or refused);
+- the catalog: datasets updated, unchanged and failed by reason (``catalog_sync/*``),
+  and time series rows written and pending (``datastore/*``);
 - the finish reason, the run time and the number of ERROR and WARNING log lines.
 
 It is stored in the stats as ``job_summary`` (a dict) with ``job_summary/flagged`` and
@@ -17,10 +19,10 @@ It is stored in the stats as ``job_summary`` (a dict) with ``job_summary/flagged
 (``Job summary: ...``) and one JSON line (``Job summary (JSON): {...}``) that
 ``./scripts/schedule failures`` reads back from scrapyd's job logs.
 
-The run is *flagged* when the share of failed units passes the threshold, when there
-was nothing to measure, when the catalog could not be read, when documents did not reach
-MongoDB, or when the crawl did not finish normally (cancelled, closed early). A flagged
-run:
+The run is *flagged* when the share of failed units (or of failed catalog updates)
+passes the threshold, when there was nothing to measure, when the catalog could not be
+read, when documents did not reach MongoDB or time series rows the datastore, or when
+the crawl did not finish normally (cancelled, closed early). A flagged run:
 
 - logs ``Job flagged: <reasons>`` at ERROR level;
 - ends ``scrapy crawl`` with JOB_SUMMARY_EXIT_CODE, through the project's ``crawl``
@@ -156,6 +158,34 @@ def _storage(stats: Mapping[str, Any]) -> dict[str, Any] | None:
     }
 
 
+def _catalog(stats: Mapping[str, Any]) -> dict[str, Any] | None:
+    if not any(key.startswith("catalog_sync/") for key in stats):
+        return None
+    items = int(stats.get("catalog_sync/items", 0))
+    failed = int(stats.get("catalog_sync/failed", 0))
+    return {
+        "datasets": items,
+        "updated": int(stats.get("catalog_sync/updated", 0)),
+        "unchanged": int(stats.get("catalog_sync/unchanged", 0)),
+        "would_update": int(stats.get("catalog_sync/would_update", 0)),
+        "failed": failed,
+        "failed_by_reason": _prefixed(stats, "catalog_sync/failed/"),
+        "not_restored": int(stats.get("catalog_sync/not_restored", 0)),
+        "failure_share": round(failed / items, 4) if items else None,
+    }
+
+
+def _series(stats: Mapping[str, Any]) -> dict[str, Any] | None:
+    if not any(key.startswith("datastore/") for key in stats):
+        return None
+    return {
+        "rows": int(stats.get("datastore/rows", 0)),
+        "rows_written": int(stats.get("datastore/rows_written", 0)),
+        "rows_pending": int(stats.get("datastore/rows_pending", 0)),
+        "table_problems": int(stats.get("datastore/table_problems", 0)),
+    }
+
+
 def summarize(
     stats: Mapping[str, Any],
     spider: str,
@@ -181,7 +211,9 @@ def summarize(
                 f"({units['failure_share']:.0%} > {threshold:.0%})" + (f": {reasons}" if reasons else "")
             )
         shares.append(units["failure_share"] or 0.0)
-    for section, build in (("github", _github), ("harvest", _harvest), ("storage", _storage)):
+    sections = (("github", _github), ("harvest", _harvest), ("storage", _storage), ("catalog", _catalog),
+                ("series", _series))
+    for section, build in sections:
         if (value := build(stats)) is not None:
             summary[section] = value
     storage = summary.get("storage")
@@ -190,6 +222,18 @@ def summarize(
             f"{storage['left_in_spill'] + storage['rejected']} documents did not reach MongoDB "
             f"(left in the spill file {storage['left_in_spill']}, refused {storage['rejected']})"
         )
+    catalog = summary.get("catalog")
+    if catalog and catalog["failure_share"] and catalog["failure_share"] > threshold:
+        reasons = ", ".join(f"{k} {v}" for k, v in catalog["failed_by_reason"].items())
+        flags.append(
+            f"{catalog['failed']} of {catalog['datasets']} catalog datasets could not be updated "
+            f"({catalog['failure_share']:.0%} > {threshold:.0%})" + (f": {reasons}" if reasons else "")
+        )
+    series = summary.get("series")
+    if series and series["table_problems"]:
+        flags.append("the time series table is unusable: nothing was written to it (see the log)")
+    if series and series["rows_pending"]:
+        flags.append(f"{series['rows_pending']} time series rows were not written and wait for the next run")
     catalog_error = stats.get(f"{spider}/catalog/error")
     if catalog_error:
         flags.append(f"the catalog could not be read: {catalog_error}")
@@ -229,6 +273,12 @@ def describe(summary: Mapping[str, Any]) -> str:
         )
     if storage := summary.get("storage"):
         parts.append(f"MongoDB documents written {storage['documents_written']}")
+    if catalog := summary.get("catalog"):
+        parts.append(
+            f"catalog datasets updated {catalog['updated']}, unchanged {catalog['unchanged']}, failed {catalog['failed']}"
+        )
+    if series := summary.get("series"):
+        parts.append(f"time series rows written {series['rows_written']}, pending {series['rows_pending']}")
     parts.append(f"finish reason {summary['finish_reason']}")
     verdict = "FLAGGED: " + "; ".join(summary["flags"]) if summary["flagged"] else "ok"
     return " | ".join(parts) + f" | {verdict}"
