@@ -28,7 +28,7 @@ GEOJSON = b'{"type": "FeatureCollection", "features": [\n'
 
 @pytest.fixture(scope="module")
 def server():
-    with RunningResourceServer() as running:
+    with RunningResourceServer(tls=True) as running:
         yield running
 
 
@@ -73,6 +73,7 @@ def full(server: RunningResourceServer, tmp_path_factory: pytest.TempPathFactory
         resource("private-literal", "http://10.0.0.1/data.csv"),
         resource("no-url", None, format="PDF"),
         resource("ftp", "ftp://ftp.example.org/pub/data.zip"),
+        resource("https", s.url("/secure.json", tls=True, size=20 * MIB, seed=3, prefix=b"[")),
     ]
     again = [resource("length-less-again", s.url("/less.csv", size=5000, cl=1000))]
     s.clear_log()
@@ -166,6 +167,13 @@ def test_an_allowed_redirect_is_followed(full: ResourceCrawl):
     assert fact["format"] == "GEOJSON"
 
 
+def test_https_resources_are_streamed_too(full: ResourceCrawl):
+    fact = by_id(full)["https"]
+    assert fact["final_url"].startswith("https://127.0.0.1:")
+    assert fact["md5"] == Content(20 * MIB, seed=3, prefix=b"[").md5()
+    assert (fact["size"], fact["format"]) == (20 * MIB, "JSON")
+
+
 def test_an_error_answer_is_an_error_not_a_file(full: ResourceCrawl):
     fact = by_id(full)["not-found"]
     assert fact["error"].startswith("http error: HTTP 404 at ")
@@ -200,7 +208,7 @@ def test_resource_requests_ask_for_the_file_itself(full: ResourceCrawl):
 
 def test_every_resource_gets_facts_in_order(full: ResourceCrawl):
     item = next(i for i in full.items if i["dataset_id"] == "dataset-0")
-    assert [f["index"] for f in item["resource_facts"]] == list(range(15))
+    assert [f["index"] for f in item["resource_facts"]] == list(range(16))
     assert item["resource_facts"][0]["url"] == item["raw"]["resources"][0]["url"]
     assert full.stats["resource_facts/error/blocked"] == 4
 

@@ -166,14 +166,15 @@ class ResourceFactsPipeline:
             return await self.facts(index, resource, portal, dataset_id)
         except Exception as exc:
             logger.exception("resource %d of dataset %s (%s): facts failed", index, dataset_id, portal)
-            url = resource.get("url") if isinstance(resource, dict) else resource
-            return {"index": index, "url": url, "error": str(describe_exception(exc))}
+            facts = self._offline_facts(index, resource, portal, dataset_id)[0]
+            facts["error"] = str(describe_exception(exc))
+            return facts
 
     # -- one resource ------------------------------------------------------------------
 
-    async def facts(self, index: int, resource: Any, portal: str | None = None,
-                    dataset_id: str | None = None) -> dict[str, Any]:
-        self.stats.inc_value(f"{STATS}/resources")
+    def _offline_facts(self, index: int, resource: Any, portal: str | None,
+                       dataset_id: str | None) -> tuple[dict[str, Any], dict[str, str | None]]:
+        """What the resource dict alone tells (every key present), and the format evidence."""
         resource = resource if isinstance(resource, dict) else {"url": resource}
         given = resource.get("url")
         normalized, url_error = normalise_url(given, base=_upload_base(resource, portal, dataset_id))
@@ -186,22 +187,26 @@ class ResourceFactsPipeline:
             "url_normalized": normalized,
             "declared_format": declared if isinstance(declared, str) else None,
             "url_format_hint": hint,
-            **_public(_empty_network_facts("none" if self.mode == "none" else None)),
+            **_public(_empty_network_facts("none" if self.mode == "none" and not url_error else None)),
+            "formats": {"magic": None, "content_type": None, "extension": hint_format,
+                        "declared": format_of_declared(declared)},
+            "format": None,
+            "format_source": None,
         }
-        evidence = {
-            "magic": None,
-            "content_type": None,
-            "extension": hint_format,
-            "declared": format_of_declared(declared),
-        }
-        if url_error:
-            facts["error"] = url_error
-        elif self.mode != "none" and normalized:
+        facts["error"] = url_error
+        facts["format"], facts["format_source"] = choose_format(facts["formats"])
+        return facts, facts["formats"]
+
+    async def facts(self, index: int, resource: Any, portal: str | None = None,
+                    dataset_id: str | None = None) -> dict[str, Any]:
+        self.stats.inc_value(f"{STATS}/resources")
+        facts, evidence = self._offline_facts(index, resource, portal, dataset_id)
+        normalized = facts["url_normalized"]
+        if self.mode != "none" and normalized and not facts["error"]:
             network = await self._network_facts(normalized)
             facts.update(_public(network))
             evidence["magic"] = network["_magic"]
             evidence["content_type"] = network["_content_type_format"]
-        facts["formats"] = evidence
         facts["format"], facts["format_source"] = choose_format(evidence)
         if facts["error"]:
             self.stats.inc_value(f"{STATS}/error/{facts['error'].split(':', 1)[0]}")

@@ -1,7 +1,9 @@
 """A resource server on loopback: files of any size and the ways real servers misbehave.
 
-Run: ``python -m tests.resource_server [--port 0]``. It prints ``READY http://127.0.0.1:P``
-once it listens and serves until SIGTERM/SIGINT or the end of stdin (``--watch-stdin``).
+Run: ``python -m tests.resource_server [--port 0] [--certfile C --keyfile K]``. It prints
+``READY http://127.0.0.1:P [https://127.0.0.1:Q]`` once it listens (HTTPS too when given a
+certificate, on its own port, same files) and serves until SIGTERM/SIGINT or the end of
+stdin (``--watch-stdin``).
 Only the standard library is used; it only listens on 127.0.0.1.
 
 Every path serves a file; the query string says which file and how to serve it, so a
@@ -38,6 +40,7 @@ import argparse
 import asyncio
 import json
 import signal
+import ssl
 import sys
 import zlib
 from dataclasses import dataclass, field
@@ -279,11 +282,16 @@ def _gzip(chunks):
     yield packer.flush()
 
 
-async def serve(port: int, watch_stdin: bool) -> None:
+async def serve(port: int, watch_stdin: bool, certfile: str | None = None, keyfile: str | None = None) -> None:
     app = ResourceServer()
     server = await asyncio.start_server(app.handle, HOST, port, limit=MAX_HEAD)
-    actual = server.sockets[0].getsockname()[1]
-    print(f"READY http://{HOST}:{actual}", flush=True)
+    bases = [f"http://{HOST}:{server.sockets[0].getsockname()[1]}"]
+    if certfile:
+        context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        context.load_cert_chain(certfile, keyfile)
+        tls_server = await asyncio.start_server(app.handle, HOST, 0, limit=MAX_HEAD, ssl=context)
+        bases.append(f"https://{HOST}:{tls_server.sockets[0].getsockname()[1]}")
+    print("READY " + " ".join(bases), flush=True)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
@@ -298,5 +306,7 @@ def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="python -m tests.resource_server")
     parser.add_argument("--port", type=int, default=0)
     parser.add_argument("--watch-stdin", action="store_true")
+    parser.add_argument("--certfile", help="also serve HTTPS (on a free port) with this certificate")
+    parser.add_argument("--keyfile")
     args = parser.parse_args(argv)
-    asyncio.run(serve(args.port, args.watch_stdin))
+    asyncio.run(serve(args.port, args.watch_stdin, args.certfile, args.keyfile))
