@@ -255,13 +255,15 @@ def test_wrong_arguments_fail_fast(run_extensions) -> None:
     assert "give only one of -a catalog, -a repos, -a repo" in run.log
 
 
-def test_the_token_never_leaks(github_standin, run_extensions) -> None:
+def test_the_token_never_leaks(github_standin, run_extensions, tmp_path) -> None:
     github = github_standin([DCAT, repo(2, "ckanext-gone", state="deleted")])
     github.add_faults({"match": "contributors", "kind": "secondary", "retry_after": 1})
     run = run_extensions(github, repos=["ckan/ckanext-dcat", "ckan/ckanext-gone", "ckan/ckanext-missing"],
-                         settings={"LOG_LEVEL": "DEBUG"})
+                         settings={"LOG_LEVEL": "DEBUG", "JOBDIR": str(tmp_path / "job")})
     texts = [run.log, str(run.items), str(run.stats)]
-    texts += [p.read_bytes().decode("latin-1") for p in run.directory.rglob("*") if p.is_file()]
+    files = [p for p in run.directory.rglob("*") if p.is_file()]
+    assert any("job" in p.parts for p in files) and any(p.name == "etags.sqlite" for p in files)
+    texts += [p.read_bytes().decode("latin-1") for p in files]
     assert run.items and all(FAKE_TOKEN not in text for text in texts)
     assert all(FAKE_TOKEN[4:20] not in text for text in texts)
 
@@ -274,3 +276,23 @@ def test_no_more_than_the_configured_requests_in_flight(github_standin, run_exte
     starts = sorted(e["t"] for e in github.log())
     assert max(sum(1 for s in starts if s <= t < s + 0.1) for t in starts) <= 3
     assert not any(e["fault"] for e in github.log())
+
+
+def test_a_refused_token_fails_the_run_with_reasons_not_zeros(github_standin, run_extensions) -> None:
+    github = github_standin([repo(i, f"ckanext-r{i}") for i in range(1, 4)], tokens=(FAKE_TOKEN,))
+    run = run_extensions(github, repos=[f"ckan/ckanext-r{i}" for i in range(1, 4)], token="ghp_revoked_token_xyz",
+                         settings={"GITHUB_BATCH_SIZE": "1", "GITHUB_CONCURRENT_REQUESTS": "1"})
+    assert {i["failure"].split(":", 1)[0] for i in run.items} == {"http error"}
+    assert sum("GitHub refused all 1 token(s)" in i["failure"] for i in run.items) == 2
+    assert all(i["stars"] is None for i in run.items)
+    assert "GitHub refused token #1 (HTTP 401 Bad credentials); 0 other token(s) left" in run.log
+    assert sum(e["status"] == 401 for e in github.log()) == 1  # no batch splitting, no more tries
+
+
+def test_a_batch_that_is_rate_limited_for_good_is_not_split(github_standin, run_extensions) -> None:
+    github = github_standin([repo(i, f"ckanext-r{i}") for i in range(1, 5)])
+    github.add_faults({"match": "graphql", "kind": "primary", "reset_in": 7200})
+    run = run_extensions(github, repos=[f"ckan/ckanext-r{i}" for i in range(1, 5)],
+                         settings={"GITHUB_RATE_LIMIT_MAX_WAIT": "5"})
+    assert {i["failure"].split(":", 1)[0] for i in run.items} == {"rate limited"}
+    assert "extensions/batch_splits" not in run.stats

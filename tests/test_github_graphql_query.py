@@ -134,3 +134,9 @@ def test_without_a_link_the_page_is_the_list(page: list, count: int) -> None:
 def test_a_next_link_without_last_cannot_be_counted() -> None:
     with pytest.raises(FetchError, match="no last link"):
         count_from_link('<https://x/?page=2>; rel="next"', [{}], "contributors")
+
+
+def test_a_rate_limited_answer_is_not_a_graphql_error() -> None:
+    with pytest.raises(FetchError) as raised:
+        split_answer({"errors": [{"type": "RATE_LIMITED", "message": "API rate limit exceeded for user ID 1."}]}, 40)
+    assert raised.value.kind == "rate limited"

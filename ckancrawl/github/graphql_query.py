@@ -132,7 +132,10 @@ def split_answer(payload: Any, count: int) -> BatchAnswer:
         raw_errors = [raw_errors]
     data = payload.get("data")
     if not isinstance(data, dict):
-        messages = "; ".join(str(_error(e)) for e in raw_errors[:3]) or "no data and no errors"
+        errors = [_error(e) for e in raw_errors]
+        messages = "; ".join(str(e) for e in errors[:3]) or "no data and no errors"
+        if any((e.type or "").startswith("RATE_LIMIT") for e in errors):
+            raise FetchError("rate limited", messages)
         raise FetchError("graphql error", messages)
     aliases = {alias(i) for i in range(count)}
     repos = {a: RepoAnswer(data.get(a) if isinstance(data.get(a), dict) else None) for a in sorted(aliases)}

@@ -72,8 +72,16 @@ META_TOKEN = "github_token"
 META_HINT = "github_token_hint"
 
 
-class GitHubRateLimited(IgnoreRequest):
+class GitHubGaveUp(IgnoreRequest):
+    """A GitHub request that is not sent; its text is a reason: "<kind>: <detail>"."""
+
+
+class GitHubRateLimited(GitHubGaveUp):
     """The budget will not come back within GITHUB_RATE_LIMIT_MAX_WAIT."""
+
+
+class GitHubRefused(GitHubGaveUp):
+    """GitHub refused every token."""
 
 
 def _clock_text(epoch: float) -> str:
@@ -115,7 +123,7 @@ class GitHubRateLimitMiddleware:
             try:
                 index, wait = self.pool.choose(resource, request.meta.get(META_HINT))
             except NoUsableToken as exc:
-                raise IgnoreRequest(f"error: {exc}") from None
+                raise GitHubRefused(f"http error: {exc}") from None
             if wait <= 0:
                 break
             resume = time.time() + wait
@@ -280,8 +288,15 @@ class GitHubGateMiddleware:
         # made in one loop iteration (every one is dequeued before any counts as
         # transferring), so GitHub's requests are counted here.
         await self.gate.acquire()
+        index = request.meta.get(META_TOKEN)
+        if index is not None and index not in self.pool.usable:
+            # Refused while this request waited at the gate.
+            if not self.pool.usable:
+                self.gate.release()
+                raise GitHubRefused(f"http error: GitHub refused all {self.pool.size} token(s) (401 Bad credentials)")
+            index = request.meta[META_TOKEN] = self.pool.usable[0]
         request.meta["github_gate"] = True
-        token = self.pool.token(request.meta.get(META_TOKEN))
+        token = self.pool.token(index)
         if token is not None:
             request.headers[b"Authorization"] = f"Bearer {token}".encode("latin-1")
         return None

@@ -34,7 +34,8 @@ Settings (defaults in brackets):
 - ``GITHUB_GRAPHQL_URL`` [https://api.github.com/graphql] (Enterprise:
   ``https://HOST/api/graphql``).
 - ``GITHUB_BATCH_SIZE`` [40]: repositories per GraphQL query (1-100; 25-50 advised).
-- ``GITHUB_CONCURRENT_REQUESTS`` [4]: GitHub requests in flight at once.
+- ``GITHUB_CONCURRENT_REQUESTS`` [4]: GitHub requests in flight at once (the
+  ``github`` download slot and the gate middleware).
 - ``GITHUB_CONDITIONAL_REQUESTS`` [True]: use and keep ETags.
 - ``GITHUB_CACHE_DIR``: where the ETag store lives (see ``ckancrawl.github.etag_store``).
 - the rate-limit settings of ``ckancrawl.middlewares.github_rate_limit``.
@@ -54,7 +55,7 @@ from scrapy.http import Response
 from scrapy.settings import SETTINGS_PRIORITIES
 from twisted.python.failure import Failure
 
-from ckancrawl.failures import FetchError, decode_json, describe_exception
+from ckancrawl.failures import KINDS, FetchError, decode_json, describe_exception
 from ckancrawl.github.etag_store import ETagStore, default_cache_dir
 from ckancrawl.github.graphql_query import (
     METRICS_OF_GROUP,
@@ -71,15 +72,17 @@ from ckancrawl.middlewares.github_rate_limit import (
     META_HINT,
     META_RESOURCE,
     GitHubGateMiddleware,
-    GitHubRateLimited,
+    GitHubGaveUp,
     GitHubRateLimitMiddleware,
 )
 from ckancrawl.spiders.catalog import CatalogSpider
 from ckancrawl.spiders.ckan_api import ERROR_STATUSES
 
 #: Whole-batch failures that one repository can cause (GitHub times out on a heavy
-#: repository with a 502, or the connection breaks): worth splitting the batch for.
-SPLITTABLE = {"http error", "timeout", "connection lost", "graphql error", "truncated json", "malformed json"}
+#: repository with a 502 or a "Something went wrong" error, or the connection breaks):
+#: worth splitting the batch for. Rate limits, refused tokens and invalid queries would
+#: fail every half alike.
+SPLITTABLE = {"timeout", "connection lost", "truncated json", "empty answer"}
 #: Requests of the token-less REST-only mode per repository (for the log).
 REST_REQUESTS_PER_REPOSITORY = 6
 GITHUB_SLOT = "github"
@@ -311,9 +314,9 @@ class ExtensionsSpider(CatalogSpider):
 
     def _describe(self, exc: BaseException | Failure) -> FetchError:
         value = exc.value if isinstance(exc, Failure) else exc
-        if isinstance(value, GitHubRateLimited):
+        if isinstance(value, GitHubGaveUp):
             kind, _, detail = str(value).partition(": ")
-            return FetchError("rate limited", detail or str(value))
+            return FetchError(kind, detail) if kind in KINDS and detail else FetchError("error", str(value))
         return describe_exception(value, timeout=self.crawler.settings.getfloat("DOWNLOAD_TIMEOUT"))
 
     # -- GraphQL batches -------------------------------------------------------------------
@@ -341,8 +344,7 @@ class ExtensionsSpider(CatalogSpider):
             yield output
 
     def _batch_failure(self, groups: list[list[ExtensionTarget]], error: FetchError) -> list[Any]:
-        splittable = error.kind in SPLITTABLE and error.status not in (401, 403, 404, 429)
-        if len(groups) > 1 and splittable:
+        if len(groups) > 1 and _splittable(error):
             self.crawler.stats.inc_value("extensions/batch_splits")
             self.logger.warning(
                 "A GraphQL batch of %d repositories failed (%s); asking again in two halves", len(groups), error
@@ -660,6 +662,17 @@ class ExtensionsSpider(CatalogSpider):
         for metric in snapshot.not_modified:
             stats.inc_value(f"extensions/not_modified/{metric}")
         return snapshot
+
+
+def _splittable(error: FetchError) -> bool:
+    if error.kind in SPLITTABLE:
+        return True
+    if error.kind == "http error":
+        return (error.status or 0) >= 500
+    if error.kind == "graphql error":
+        detail = error.detail.lower()
+        return "timeout" in detail or "something went wrong" in detail
+    return False
 
 
 def _json_or_none(response: Response) -> Any:
