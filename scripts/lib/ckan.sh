@@ -18,6 +18,8 @@ ensure_system_packages() {
     command -v pg_config >/dev/null || missing+=(libpq-dev)
     command -v gcc >/dev/null || missing+=(gcc)
     [ -f "/usr/include/python3.11/Python.h" ] || missing+=(python3-dev)
+    # Debian's Chromium renders JavaScript pages in the rendering tests (ckancrawl/rendering/).
+    [ -x /usr/bin/chromium ] || missing+=(chromium)
     [ ${#missing[@]} -eq 0 ] && return 0
     [ "$(id -u)" = 0 ] || die "missing Debian packages: ${missing[*]}; install them as root (apt-get install -y ${missing[*]})."
     echo "Installing Debian packages: ${missing[*]}"
