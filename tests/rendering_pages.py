@@ -5,6 +5,7 @@
 - ``/late``: the same, but the script does it 200 ms after the load event.
 - ``/plain``: an ordinary page with its text in the HTML.
 - ``/slow?s=N``: the shell, after N seconds.
+- ``/ua``: a shell whose script writes the browser's user agent into its heading.
 - ``/gone``: 404 with a short HTML body.
 """
 from __future__ import annotations
@@ -28,6 +29,7 @@ PLAIN = """<!doctype html>
 PAGES = {
     "/shell": SHELL.format(run=FILL),
     "/late": SHELL.format(run=f"window.addEventListener('load', function () {{ setTimeout(function () {{ {FILL} }}, 200); }});"),
+    "/ua": SHELL.format(run="document.getElementById('root').innerHTML = '<h1>' + navigator.userAgent + '</h1>';"),
     "/plain": PLAIN.format(text="Find, share and use the datasets published by the city. " * 5),
 }
 
