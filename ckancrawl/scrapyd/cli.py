@@ -13,7 +13,8 @@ Subcommands:
 - ``jobs``: pending, running and finished jobs.
 - ``failures``: finished jobs whose summary flagged them, or that ended without a
   summary (killed, crashed); exits with 1 when there is any.
-- ``cancel JOB...``: cancel pending or running jobs.
+- ``cancel JOB... [--signal INT|TERM|KILL]``: cancel pending or running jobs; a running
+  job closes gracefully on the first cancel and stops at once on the second.
 - ``status``: scrapyd's load and the deployed versions.
 
 Environment: SCRAPYD_URL, SCRAPYD_USERNAME, SCRAPYD_PASSWORD (see
@@ -262,7 +263,7 @@ def failures(client: ScrapydClient, args: argparse.Namespace) -> int:
 def cancel(client: ScrapydClient, args: argparse.Namespace) -> int:
     status = 0
     for job_id in args.jobs:
-        previous = client.cancel(check_job_id(job_id))
+        previous = client.cancel(check_job_id(job_id), signal=args.signal)
         if previous is None:
             print(f"{job_id}: no such pending or running job", file=sys.stderr)
             status = 1
@@ -331,8 +332,13 @@ def parser() -> argparse.ArgumentParser:
     p = sub.add_parser("failures", help="finished jobs that were flagged or ended without a summary")
     p.add_argument("--all", action="store_true", help="show every finished job with its verdict")
     p.add_argument("--json", action="store_true")
-    p = sub.add_parser("cancel", help="cancel pending or running jobs")
+    p = sub.add_parser(
+        "cancel", help="cancel pending or running jobs",
+        description="A running job gets SIGINT and closes gracefully (its summary says 'shutdown'); "
+        "cancelling it again forces it to stop at once, without a summary.",
+    )
     p.add_argument("jobs", nargs="+", metavar="JOB")
+    p.add_argument("--signal", choices=("INT", "TERM", "KILL"), help="the signal for a running job (INT)")
     sub.add_parser("status", help="scrapyd's load and the deployed versions")
     return main
 

@@ -41,7 +41,6 @@ from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, time, timedelta, timezone
 from pathlib import Path
-from typing import Any
 
 from ckancrawl.scrapyd.client import ScrapydClient
 from ckancrawl.scrapyd.jobs import InvalidJob, check_name, job_request
@@ -208,8 +207,11 @@ def locked_state(path: Path) -> Iterator[State]:
     with open(path.with_suffix(".lock"), "w") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)
         state = State.load(path)
-        yield state
-        state.save(path)
+        try:
+            yield state
+        finally:
+            # Also after a failed tick: the runs it fired before failing stay recorded.
+            state.save(path)
 
 
 # -- the tick ----------------------------------------------------------------------------------
@@ -319,18 +321,3 @@ def describe_entries(entries: Sequence[Entry], now: datetime) -> list[str]:
     for slot, entry in upcoming(entries, now):
         lines.append(f"{entry.name:<14} next {slot:%a %Y-%m-%d %H:%M} UTC ({entry.job_id(slot)}); {entry.describe()}")
     return lines
-
-
-def as_json(entries: Sequence[Entry]) -> list[dict[str, Any]]:
-    return [
-        {
-            "name": e.name,
-            "spider": e.spider,
-            "weekday": WEEKDAYS[e.weekday],
-            "time": e.at.strftime("%H:%M"),
-            "args": dict(e.args),
-            "settings": dict(e.settings),
-            "after": e.after,
-        }
-        for e in entries
-    ]
