@@ -24,9 +24,35 @@ CHUNK = 64 * 1024
 
 class FakeTransport:
     stopped = False
+    paused = False
+    pauses = 0
 
     def stopProducing(self) -> None:
         self.stopped = True
+
+    def pauseProducing(self) -> None:
+        self.paused = True
+        self.pauses += 1
+
+    def resumeProducing(self) -> None:
+        self.paused = False
+
+
+class FakeThreads:
+    """Runs the hashing jobs only when told, in order, like a slow worker thread."""
+
+    def __init__(self) -> None:
+        self.jobs: list[tuple] = []
+
+    def __call__(self, function) -> Deferred:
+        done: Deferred = Deferred()
+        self.jobs.append((function, done))
+        return done
+
+    def run_one(self) -> None:
+        function, done = self.jobs.pop(0)
+        function()
+        done.callback(None)
 
 
 class Outcome:
@@ -155,3 +181,45 @@ def test_a_corrupt_gzip_body_says_it_could_not_be_decoded():
     capture = HeadCapture("gzip")
     capture.feed(b"this is not gzip at all")
     assert capture.note.startswith("the gzip content could not be decoded")
+
+
+def test_hashing_in_threads_keeps_order_and_pauses_the_socket_while_it_is_behind():
+    threads = FakeThreads()
+    content = Content(6 * 2**20 + 123, seed=3)
+    body, transport, _, outcome = reader(run_in_thread=threads)
+    pieces = list(content.chunks(chunk_size=2**20))
+    body.dataReceived(pieces[0])
+    assert len(threads.jobs) == 1 and not transport.paused  # one batch in the thread
+    body.dataReceived(pieces[1])
+    assert not transport.paused
+    body.dataReceived(pieces[2])
+    assert transport.paused and len(threads.jobs) == 1  # 2 MiB waiting: stop reading
+    threads.run_one()
+    assert not transport.paused and len(threads.jobs) == 1  # the 2 MiB went to the thread
+    for piece in pieces[3:]:
+        body.dataReceived(piece)
+    body.connectionLost(Failure(ResponseDone()))
+    assert outcome.value is None  # still hashing
+    while threads.jobs:
+        threads.run_one()
+    assert outcome.value.complete
+    assert outcome.value.md5 == content.md5()
+    assert transport.pauses == 2
+
+
+def test_a_small_body_is_hashed_inline_even_with_threads():
+    threads = FakeThreads()
+    body, _, _, outcome = reader(run_in_thread=threads)
+    body.dataReceived(b"small")
+    body.connectionLost(Failure(ResponseDone()))
+    assert threads.jobs == [] and outcome.value.md5 == hashlib.md5(b"small").hexdigest()
+
+
+def test_a_stop_while_a_thread_hashes_reports_no_digest():
+    threads = FakeThreads()
+    body, transport, _, outcome = reader(run_in_thread=threads, max_bytes=3 * 2**20)
+    for _ in range(4):
+        body.dataReceived(b"x" * 2**20)
+    assert outcome.value.stopped.startswith("too large") and outcome.value.md5 is None
+    threads.run_one()  # finishes late: ignored
+    assert outcome.value.md5 is None and transport.stopped

@@ -56,7 +56,7 @@ from scrapy.http import Headers, Request, Response
 from scrapy.utils.defer import maybe_deferred_to_future
 from scrapy.utils.httpobj import urlparse_cached
 from scrapy.utils.python import to_bytes
-from twisted.internet import defer, error as twisted_error
+from twisted.internet import defer, error as twisted_error, threads
 from twisted.internet.endpoints import TCP4ClientEndpoint, TCP6ClientEndpoint, wrapClientTLS
 from twisted.internet.interfaces import IResolutionReceiver, IStreamClientEndpoint
 from twisted.web._newclient import ResponseFailed, ResponseNeverReceived
@@ -101,6 +101,7 @@ class ResourceDownloadHandler(HTTP11DownloadHandler):
         self._resource_pool.maxPersistentPerHost = max(1, settings.getint("RESOURCE_CONCURRENCY_PER_HOST", 2))
         # Scrapy's lenient parser (skips header lines without a colon), as for every request.
         self._resource_pool._factory = _LenientHTTP11ClientFactory
+        self._hash_in_thread = settings.getbool("RESOURCE_HASH_IN_THREAD", True)
         bind = settings.get("DOWNLOAD_BIND_ADDRESS")
         self._resource_bind = (bind, 0) if isinstance(bind, str) else bind
 
@@ -109,6 +110,9 @@ class ResourceDownloadHandler(HTTP11DownloadHandler):
         if fetch is None:
             return await super().download_request(request)
         return await self._download_resource(request, fetch)
+
+    def _run_in_thread(self, function: Any) -> defer.Deferred[None]:
+        return threads.deferToThreadPool(self._reactor, self._reactor.getThreadPool(), function)
 
     async def close(self) -> None:
         await super().close()
@@ -218,6 +222,7 @@ class ResourceDownloadHandler(HTTP11DownloadHandler):
             idle_timeout=timeout,
             clock=self._reactor,
             stopped_reason=limit_reason,
+            run_in_thread=self._run_in_thread if self._hash_in_thread else None,
         )
         txresponse.deliverBody(reader)
         try:

@@ -146,12 +146,25 @@ class HeadCapture:
         return b"".join(self.parts)
 
 
+#: Bytes handed to a hashing thread at once.
+HASH_BATCH = 1024 * 1024
+#: Bytes waiting for the hashing thread past which the socket stops being read.
+HASH_HIGH_WATER = 2 * 1024 * 1024
+
+#: Runs a function in a worker thread; the Deferred fires in the reactor thread.
+ThreadRunner = Callable[[Callable[[], None]], Deferred]
+
+
 class BodyReader(Protocol):
     """Twisted body protocol: streams the body into a :class:`BodyResult`.
 
     ``finished`` fires with the result, or fails with a Scrapy download exception
     (ResponseDataLossError when the body ends before its announced length,
     DownloadTimeoutError when no byte came for ``idle_timeout`` seconds).
+
+    With ``run_in_thread``, MD5 runs in worker threads: pieces of at least HASH_BATCH
+    bytes, one at a time per body (MD5 is sequential), the socket paused while
+    HASH_HIGH_WATER bytes wait. Without it, or for the last small piece, it runs inline.
     """
 
     def __init__(
@@ -166,6 +179,7 @@ class BodyReader(Protocol):
         idle_timeout: float,
         clock: Any,
         stopped_reason: str | None = None,
+        run_in_thread: ThreadRunner | None = None,
         monotonic: Callable[[], float] = time.monotonic,
     ):
         self.finished = finished
@@ -177,12 +191,18 @@ class BodyReader(Protocol):
         self._max_seconds = max_seconds
         self._idle_timeout = idle_timeout
         self._clock = clock
+        self._run_in_thread = run_in_thread
         self._now = monotonic
         self._started = monotonic()
         self._last_data = self._started
         self._head = HeadCapture(result.content_encoding)
         self._over = False
         self._watchdog: task.LoopingCall | None = None
+        self._waiting: list[bytes] = []
+        self._waiting_bytes = 0
+        self._hashing: Deferred | None = None
+        self._paused = False
+        self._body_ended = False
 
     def connectionMade(self) -> None:
         interval = max(0.05, min(1.0, self._idle_timeout / 4, self._max_seconds / 4))
@@ -209,10 +229,69 @@ class BodyReader(Protocol):
 
     def _take(self, data: bytes) -> None:
         self.result.received += len(data)
-        if self._md5 is not None:
-            self._md5.update(data)
         if not self._head.done:
             self._head.feed(data)
+        if self._md5 is None:
+            return
+        if self._run_in_thread is None:
+            self._md5.update(data)
+            return
+        self._waiting.append(data)
+        self._waiting_bytes += len(data)
+        if self._hashing is None:
+            if self._waiting_bytes >= HASH_BATCH:
+                self._hash_waiting()
+        elif self._waiting_bytes >= HASH_HIGH_WATER and not self._paused:
+            self._paused = True
+            assert self.transport is not None
+            self.transport.pauseProducing()
+
+    # -- hashing in a worker thread --------------------------------------------------------
+
+    def _hash_waiting(self) -> None:
+        assert self._run_in_thread is not None and self._md5 is not None
+        batch = self._waiting[0] if len(self._waiting) == 1 else b"".join(self._waiting)
+        self._waiting, self._waiting_bytes = [], 0
+        md5 = self._md5
+        self._hashing = self._run_in_thread(lambda: md5.update(batch))
+        self._hashing.addBoth(self._hashed)
+
+    def _hashed(self, outcome: Any) -> None:
+        self._hashing = None
+        if self._over:
+            return None  # stopped or failed meanwhile: the digest is not wanted
+        if isinstance(outcome, Failure):
+            self._fail(outcome.value)
+            return None
+        if self._paused:
+            self._paused = False
+            self._last_data = self._now()
+            assert self.transport is not None
+            self.transport.resumeProducing()
+        if self._body_ended:
+            self._complete()
+        elif self._waiting_bytes >= HASH_BATCH:
+            self._hash_waiting()
+        return None
+
+    def _complete(self) -> None:
+        """The whole body arrived: hash what is left, then report."""
+        if self._hashing is not None:
+            return  # _hashed() comes back here
+        if self._waiting_bytes >= HASH_BATCH:
+            self._hash_waiting()
+            return
+        md5 = self._md5
+        if md5 is not None:
+            for piece in self._waiting:  # less than a batch: not worth a thread
+                md5.update(piece)
+        self._waiting = []
+        self._end()
+        self.result.complete = True
+        self.result.md5 = md5.hexdigest() if md5 is not None else None
+        self.finished.callback(self.result)
+
+    # -- time limits and the end -------------------------------------------------------------
 
     def _check_time(self) -> None:
         if self._over:
@@ -224,7 +303,7 @@ class BodyReader(Protocol):
                 f"timeout: the body took longer than {self._max_seconds:g} s (RESOURCE_MAX_SECONDS); "
                 f"{self.result.received}{announced} bytes had arrived"
             )
-        elif now - self._last_data > self._idle_timeout:
+        elif now - self._last_data > self._idle_timeout and not self._paused and not self._body_ended:
             self._fail(DownloadTimeoutError(
                 f"no data for {self._idle_timeout:g} s after {self.result.received} bytes of the body"
             ))
@@ -239,7 +318,7 @@ class BodyReader(Protocol):
 
     def _fail(self, error: Exception) -> None:
         self._end()
-        if self.transport is not None:
+        if self.transport is not None and not self._body_ended:
             self.transport.stopProducing()
         self.finished.errback(Failure(error))
 
@@ -251,19 +330,17 @@ class BodyReader(Protocol):
         if self._watchdog is not None and self._watchdog.running:
             self._watchdog.stop()
         self._md5 = None
+        self._waiting = []
 
     def connectionLost(self, reason: Failure = connectionDone) -> None:
         if self._over:
             return
-        md5 = self._md5
-        self._end()
         if reason.check(ResponseDone, PotentialDataLoss):
-            self.result.complete = True
+            self._body_ended = True
             self.result.close_delimited = bool(reason.check(PotentialDataLoss))
-            if md5 is not None:
-                self.result.md5 = md5.hexdigest()
-            self.finished.callback(self.result)
+            self._complete()
             return
+        self._end()
         if reason.check(ResponseFailed) and any(r.check(_DataLoss) for r in reason.value.reasons):
             announced = self.result.content_length
             detail = (
