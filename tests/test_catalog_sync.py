@@ -194,3 +194,25 @@ def test_a_value_the_search_index_refuses_is_not_retried(ckan_catalog):
     assert client.counts["retries"] == 0
     dataset = ckan_catalog.action("package_show", id=name)
     assert (dataset["stars"], dataset.get("release_date")) == ("1", None)
+
+
+def test_many_datasets_are_read_with_one_search(ckan_catalog):
+    names = [f"sync-many-{uuid.uuid4().hex[:8]}" for _ in range(4)]
+    made = ckan_catalog.create_datasets([{"name": n, "title": n, **SEEDED} for n in names], "site")
+    client = make_client(ckan_catalog)
+    refs = [made[0]["id"], made[1]["id"], names[2], "no-such-dataset"]  # names[3] is not asked for
+    found = DatasetSync(client).read_many(refs)
+    assert set(found) == {made[0]["id"], made[1]["id"], names[2]}
+    assert {d["name"] for d in found.values()} == set(names[:3])
+    assert found[names[2]]["num_datasets"] == "12"
+    assert client.counts["calls/package_search"] == 1 and "calls/package_show" not in client.counts
+
+
+def test_a_dataset_read_in_a_batch_is_not_read_again(ckan_catalog, site):
+    client = make_client(ckan_catalog)
+    sync = DatasetSync(client)
+    dataset = sync.read_many([site])[site]
+    result = sync.sync(site, {"num_groups": 12}, SITE_FIELDS, dataset=dataset)
+    assert result.outcome == UPDATED
+    assert "calls/package_show" not in client.counts
+    assert stored(ckan_catalog, site)["num_groups"] == "12"

@@ -112,6 +112,12 @@ def test_only_changed_datasets_are_patched(first_crawl):
     assert updated_datasets(result.log) == {"cs-stale", "cs-partial", "cs-hidden", "cs-fresh"}
 
 
+def test_the_datasets_are_read_in_batches(first_crawl):
+    result, *_ = first_crawl
+    assert int(result.stats_value("catalog_sync/calls/package_search")) <= 2
+    assert result.stats_value("catalog_sync/calls/package_show") is None
+
+
 def test_an_up_to_date_dataset_is_not_written(first_crawl, world, ckan_catalog):
     _, _, before = world
     after = ckan_catalog.action("package_show", id="cs-same")

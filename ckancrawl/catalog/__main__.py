@@ -113,7 +113,8 @@ def _sync(args: Any, settings: Any, client: CatalogClient, series: Any) -> int:
     database = _mongo(settings)
     try:
         outcomes = sync_latest(DatasetSync(client, dry_run=args.dry_run), series,
-                               database[f"{series.name}_latest"], settings.getint("CATALOG_SYNC_CONCURRENCY", 4))
+                               database[f"{series.name}_latest"], settings.getint("CATALOG_SYNC_CONCURRENCY", 4),
+                               settings.getint("CATALOG_SYNC_READ_BATCH", 50))
     finally:
         database.client.close()
     print(f"{series.name}: " + ", ".join(f"{count} {outcome}" for outcome, count in sorted(outcomes.items()))

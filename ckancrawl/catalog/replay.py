@@ -19,6 +19,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
 
+from ckancrawl.catalog.client import CatalogError
 from ckancrawl.catalog.datastore import SeriesTable
 from ckancrawl.catalog.fields import catalog_dataset_ref, fields_for, known_values
 from ckancrawl.catalog.pending import PendingRows
@@ -66,8 +67,10 @@ def replay_pending(table: SeriesTable, pending: PendingRows) -> int:
     return written
 
 
-def sync_latest(sync: DatasetSync, series: Series, latest: Any, concurrency: int = 4) -> Counter[str]:
-    """Sync each catalog dataset with the newest stored snapshot of its entity."""
+def sync_latest(sync: DatasetSync, series: Series, latest: Any, concurrency: int = 4,
+                read_batch: int = 50) -> Counter[str]:
+    """Sync each catalog dataset with the newest stored snapshot of its entity; datasets
+    are read ``read_batch`` at a time, as the pipeline reads them."""
     fields = fields_for(series.item_class)
     assert fields is not None
     work = []
@@ -77,9 +80,19 @@ def sync_latest(sync: DatasetSync, series: Series, latest: Any, concurrency: int
         if ref and known:
             work.append((ref, known, document.get("catalog_dataset")))
     outcomes: Counter[str] = Counter()
+    step = max(1, read_batch)
     with ThreadPoolExecutor(max_workers=max(1, concurrency)) as pool:
-        for result in pool.map(lambda job: sync.sync(job[0], job[1], fields, job[2]), work):
-            outcomes[result.outcome] += 1
-            if result.outcome == FAILED:
-                outcomes[f"failed/{result.failure_kind}"] += 1
+        for start in range(0, len(work), step):
+            chunk = work[start:start + step]
+            found: dict[str, Any] = {}
+            if step > 1:
+                try:
+                    found = sync.read_many([ref for ref, _, _ in chunk])
+                except CatalogError as error:
+                    logger.info("Reading %d datasets in one search failed (%s); reading them one by one",
+                                len(chunk), error)
+            for result in pool.map(lambda job: sync.sync(job[0], job[1], fields, job[2], found.get(job[0])), chunk):
+                outcomes[result.outcome] += 1
+                if result.outcome == FAILED:
+                    outcomes[f"failed/{result.failure_kind}"] += 1
     return outcomes

@@ -3,7 +3,8 @@ all of it or none of it.
 
 For one dataset, :meth:`DatasetSync.sync`:
 
-1. reads the dataset (``package_show``);
+1. reads the dataset (``package_show``), unless the caller read it already with
+   :meth:`DatasetSync.read_many` (one ``package_search`` for many datasets);
 2. compares each known value with the catalog's by meaning (:mod:`.fields`); an
    unchanged dataset ends here, with no write;
 3. writes the changed fields in one ``package_patch`` (dry run: logs them instead);
@@ -77,17 +78,43 @@ class DatasetSync:
                 changed[name] = (dataset.get(name), spec.to_catalog(value))
         return changed
 
+    def read_many(self, refs: list[str]) -> dict[str, dict[str, Any]]:
+        """Read many datasets with one ``package_search``; ref (id or name) -> dataset.
+
+        Refs the search does not return are left out: :meth:`sync` then reads them with
+        package_show. The search serves CKAN's index, which CKAN updates in the same
+        transaction as every write; a stale entry would at worst cost one write that
+        changes nothing, or leave a change for the next run, since every write is
+        checked against the patch's own answer (the database).
+        """
+        if not refs:
+            return {}
+        quoted = " OR ".join('"' + ref.replace('"', "") + '"' for ref in refs)
+        answer = self.client.call("package_search", {
+            # Parenthesised: CKAN adds required clauses (+state:active) around the fq,
+            # beside which a bare "a OR b" would match every dataset.
+            "fq": f"+(id:({quoted}) OR name:({quoted}))", "rows": len(refs), "include_private": True,
+        })
+        found: dict[str, dict[str, Any]] = {}
+        for dataset in answer.get("results") or []:
+            for key in (dataset.get("id"), dataset.get("name")):
+                if key in refs:
+                    found[key] = dataset
+        return found
+
     def sync(self, ref: str, known: Mapping[str, Any], fields: Mapping[str, CatalogField],
-             label: str | None = None) -> SyncResult:
+             label: str | None = None, dataset: Mapping[str, Any] | None = None) -> SyncResult:
         """Sync dataset ``ref`` (id or name) with ``known`` (catalog field -> item value).
 
-        ``label`` names the dataset in messages until the catalog has given its name.
+        ``label`` names the dataset in messages until the catalog has given its name;
+        ``dataset`` is the dataset as read already (else it is read here).
         """
-        try:
-            dataset = self.client.call("package_show", {"id": ref})
-        except CatalogError as error:
-            label = label or ref
-            return self._failed(label, {}, error.kind, self._explain(error, label), restored=True, log=True)
+        if dataset is None:
+            try:
+                dataset = self.client.call("package_show", {"id": ref})
+            except CatalogError as error:
+                label = label or ref
+                return self._failed(label, {}, error.kind, self._explain(error, label), restored=True, log=True)
         name = str(dataset.get("name") or label or ref)
         changes = self.changes(dataset, known, fields)
         if not changes:

@@ -7,9 +7,12 @@ writes only the fields whose meaning changed, verifies, and restores the previou
 values if the write did not go through as sent. Unknown values are never written.
 Items pass on unchanged whatever happens; the outcome goes to the log and the stats.
 
-ckanapi runs in a thread pool of CATALOG_SYNC_CONCURRENCY threads, never on the event
-loop; ``process_item`` waits for its dataset, so a slow catalog slows the item flow
-instead of piling up work. If the catalog stops answering, the client stops trying for
+Datasets are read in batches: items arriving within CATALOG_SYNC_READ_WAIT seconds of
+each other (at most CATALOG_SYNC_READ_BATCH) share one ``package_search`` by id; a
+dataset the search does not return is read with ``package_show``. ckanapi runs in a
+thread pool of CATALOG_SYNC_CONCURRENCY threads, never on the event loop;
+``process_item`` waits for its dataset, so a slow catalog slows the item flow instead
+of piling up work. If the catalog stops answering, the client stops trying for
 CATALOG_DOWN_PAUSE seconds and the datasets of that time are reported as failed: the
 next run (or ``python -m ckancrawl.catalog sync``) brings them up to date, since the
 sync compares states rather than replaying changes.
@@ -22,6 +25,9 @@ Settings (defaults in brackets):
 - CATALOG_SYNC_ENABLED [False]: turn the pipeline on.
 - CATALOG_SYNC_DRY_RUN [False]: log what would be written; write nothing.
 - CATALOG_SYNC_CONCURRENCY [4]: datasets synced at once (threads).
+- CATALOG_SYNC_READ_BATCH [50]: datasets read with one package_search (1: one
+  package_show per dataset).
+- CATALOG_SYNC_READ_WAIT [0.5]: seconds an item waits for others to share its read.
 - CATALOG_URL, or the spider's ``-a catalog=``: the catalog to write to.
 - The client's CATALOG_TIMEOUT, CATALOG_RETRY_TIMES, CATALOG_RETRY_BACKOFF,
   CATALOG_RETRY_BACKOFF_MAX, CATALOG_MAX_CONCURRENT_WRITES, CATALOG_DOWN_PAUSE
@@ -30,7 +36,7 @@ Settings (defaults in brackets):
 Stats (``catalog_sync/``): ``items`` (items with a catalog dataset and fields),
 ``unchanged``, ``updated``, ``would_update`` (dry run), ``failed``,
 ``failed/<kind>``, ``not_restored``, ``fields_written``, ``skipped/no_catalog_dataset``,
-``skipped/nothing_known``, and the client's ``calls/<action>``, ``writes``,
+``skipped/nothing_known``, ``read_batches``, and the client's ``calls/<action>``, ``writes``,
 ``retries``, ``errors/<kind>``, ``down``, ``not_tried``.
 """
 from __future__ import annotations
@@ -42,7 +48,7 @@ from typing import Any
 
 from itemadapter import ItemAdapter
 
-from ckancrawl.catalog.client import CatalogClient
+from ckancrawl.catalog.client import CatalogClient, CatalogError
 from ckancrawl.catalog.config import api_key_or_not_configured, catalog_url
 from ckancrawl.catalog.fields import catalog_dataset_ref, fields_for, known_values
 from ckancrawl.catalog.sync import FAILED, UNCHANGED, UPDATED, WOULD_UPDATE, DatasetSync, SyncResult
@@ -62,6 +68,9 @@ class CatalogSyncPipeline:
         settings = crawler.settings
         self.dry_run = settings.getbool("CATALOG_SYNC_DRY_RUN", False)
         self.concurrency = max(1, settings.getint("CATALOG_SYNC_CONCURRENCY", 4))
+        self.read_batch = max(1, settings.getint("CATALOG_SYNC_READ_BATCH", 50))
+        self.read_wait = max(0.0, settings.getfloat("CATALOG_SYNC_READ_WAIT", 0.5))
+        self._reads: _BatchedReads | None = None
         self.client: CatalogClient | None = None
         self.sync: DatasetSync | None = None
         self._executor: ThreadPoolExecutor | None = None
@@ -77,6 +86,8 @@ class CatalogSyncPipeline:
         self.client = CatalogClient.from_settings(self.crawler.settings, url, self._api_key)
         self.sync = DatasetSync(self.client, dry_run=self.dry_run)
         self._executor = ThreadPoolExecutor(max_workers=self.concurrency, thread_name_prefix="catalog-sync")
+        if self.read_batch > 1:
+            self._reads = _BatchedReads(self.sync, self._executor, self.read_batch, self.read_wait, self.stats)
         logger.info("Catalog sync: updating datasets of %s%s", url, " (dry run: nothing is written)" if self.dry_run
                     else "")
 
@@ -96,8 +107,9 @@ class CatalogSyncPipeline:
         self.stats.inc_value(f"{STATS}/items")
         loop = asyncio.get_running_loop()
         try:
+            dataset = await self._reads.get(ref) if self._reads is not None else None
             result = await loop.run_in_executor(self._executor, self.sync.sync, ref, known, fields,
-                                                snapshot.get("catalog_dataset"))
+                                                snapshot.get("catalog_dataset"), dataset)
         except Exception:  # a bug must not drop the item
             logger.exception("Catalog sync of dataset %s failed unexpectedly; it may need checking", ref)
             result = SyncResult(str(ref), FAILED, reason="bug: see the traceback above", failure_kind="bug")
@@ -136,3 +148,54 @@ class CatalogSyncPipeline:
                          summary, listed, more, self.crawler.spider.name)
         else:
             logger.info("Catalog sync: %s", summary)
+
+
+class _BatchedReads:
+    """Gathers the datasets items ask for into package_search calls of up to ``size``
+    refs, sent when full or ``wait`` seconds after the first ref of the batch."""
+
+    def __init__(self, sync: DatasetSync, executor: ThreadPoolExecutor, size: int, wait: float, stats: Any):
+        self.sync = sync
+        self.executor = executor
+        self.size = size
+        self.wait = wait
+        self.stats = stats
+        self._waiting: list[tuple[str, asyncio.Future[dict[str, Any] | None]]] = []
+        self._timer: asyncio.TimerHandle | None = None
+        self._tasks: set[asyncio.Task[None]] = set()
+
+    async def get(self, ref: str) -> dict[str, Any] | None:
+        """The dataset as the batch read it, or None (then DatasetSync reads it alone)."""
+        loop = asyncio.get_running_loop()
+        future: asyncio.Future[dict[str, Any] | None] = loop.create_future()
+        self._waiting.append((ref, future))
+        if len(self._waiting) >= self.size:
+            self._send()
+        elif self._timer is None:
+            self._timer = loop.call_later(self.wait, self._send)
+        return await future
+
+    def _send(self) -> None:
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+        batch, self._waiting = self._waiting, []
+        if batch:
+            task = asyncio.get_running_loop().create_task(self._read(batch))
+            self._tasks.add(task)
+            task.add_done_callback(self._tasks.discard)
+
+    async def _read(self, batch: list[tuple[str, asyncio.Future[dict[str, Any] | None]]]) -> None:
+        refs = list(dict.fromkeys(ref for ref, _ in batch))
+        found: dict[str, dict[str, Any]] = {}
+        try:
+            found = await asyncio.get_running_loop().run_in_executor(self.executor, self.sync.read_many, refs)
+            self.stats.inc_value(f"{STATS}/read_batches")
+        except CatalogError as error:
+            logger.debug("Reading %d catalog datasets in one search failed (%s); reading them one by one",
+                         len(refs), error)
+        except Exception:
+            logger.exception("Reading catalog datasets in one search failed; reading them one by one")
+        for ref, future in batch:
+            if not future.done():
+                future.set_result(found.get(ref))
