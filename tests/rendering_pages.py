@@ -3,6 +3,7 @@
 - ``/shell``: an application shell (a noscript notice, an empty mount point) whose
   inline script sets the title to "Rendered by script" and writes a heading.
 - ``/late``: the same, but the script does it 200 ms after the load event.
+- ``/later``: the same, 3 s after the load event (for renders that do not wait).
 - ``/plain``: an ordinary page with its text in the HTML.
 - ``/slow?s=N``: the shell, after N seconds.
 - ``/ua``: a shell whose script writes the browser's user agent into its heading.
@@ -29,6 +30,7 @@ PLAIN = """<!doctype html>
 PAGES = {
     "/shell": SHELL.format(run=FILL),
     "/late": SHELL.format(run=f"window.addEventListener('load', function () {{ setTimeout(function () {{ {FILL} }}, 200); }});"),
+    "/later": SHELL.format(run=f"window.addEventListener('load', function () {{ setTimeout(function () {{ {FILL} }}, 3000); }});"),
     "/ua": SHELL.format(run="document.getElementById('root').innerHTML = '<h1>' + navigator.userAgent + '</h1>';"),
     "/plain": PLAIN.format(text="Find, share and use the datasets published by the city. " * 5),
 }
@@ -51,7 +53,10 @@ class _Handler(BaseHTTPRequestHandler):
         self.send_header("Content-Type", "text/html; charset=utf-8")
         self.send_header("Content-Length", str(len(data)))
         self.end_headers()
-        self.wfile.write(data)
+        try:
+            self.wfile.write(data)
+        except (BrokenPipeError, ConnectionResetError):
+            pass  # the browser gave up waiting (timeout tests)
 
     def log_message(self, *args: Any) -> None:
         pass
