@@ -446,20 +446,8 @@ class ExtensionsSpider(CatalogSpider):
             response = await self._download(self._rest_get(f"{self.api_url}/repos/{ref.full_name}"))
         except FetchError as error:
             return Measured({}, {}, [], error)
-        if response.status == 404:
-            return Measured({}, {}, [], FetchError(
-                "not found", f"GitHub has no repository {ref.full_name} (deleted, made private or never existed)", 404
-            ))
-        if response.status == 451:
-            block = _json_or_none(response) or {}
-            reason = (block.get("block") or {}) if isinstance(block, dict) else {}
-            since = f" since {reason.get('created_at')}" if reason.get("created_at") else ""
-            why = reason.get("reason") or "legal reasons"
-            return Measured({}, {}, [], FetchError(
-                "blocked", f"GitHub blocks access to {ref.full_name} ({why}{since})", 451
-            ))
         if response.status >= 400:
-            return Measured({}, {}, [], self._http_error(response, f"GET /repos/{ref.full_name}"))
+            return Measured({}, {}, [], self._repository_error(ref, response))
         try:
             moved = from_rest_repository(decode_json(response))["full_name"]
         except FetchError as error:
@@ -537,10 +525,8 @@ class ExtensionsSpider(CatalogSpider):
     async def parse_rest_repository(self, response: Response, target: ExtensionTarget) -> AsyncIterator[Any]:
         ref = target.repo
         assert ref is not None
-        if response.status in (404, 451):
-            measured = await self._check_status_only(ref, response)
-        elif response.status >= 400:
-            measured = Measured({}, {}, [], self._http_error(response, f"GET /repos/{ref.full_name}"))
+        if response.status >= 400:
+            measured = Measured({}, {}, [], self._repository_error(ref, response))
         else:
             measured = await self._measure_over_rest(response)
         yield self._snapshot(target, measured)
@@ -549,17 +535,19 @@ class ExtensionsSpider(CatalogSpider):
         target = failure.request.cb_kwargs["target"]
         yield self._snapshot(target, Measured({}, {}, [], self._describe(failure)))
 
-    async def _check_status_only(self, ref: RepoRef, response: Response) -> Measured:
+    def _repository_error(self, ref: RepoRef, response: Response) -> FetchError:
+        """Why ``GET /repos/{owner}/{repo}`` failed: deleted (404), blocked (451) or else."""
         if response.status == 404:
-            return Measured({}, {}, [], FetchError(
+            return FetchError(
                 "not found", f"GitHub has no repository {ref.full_name} (deleted, made private or never existed)", 404
-            ))
-        body = _json_or_none(response) or {}
-        block = body.get("block") if isinstance(body, dict) and isinstance(body.get("block"), dict) else {}
-        since = f" since {block.get('created_at')}" if block.get("created_at") else ""
-        return Measured({}, {}, [], FetchError(
-            "blocked", f"GitHub blocks access to {ref.full_name} ({block.get('reason') or 'legal reasons'}{since})", 451
-        ))
+            )
+        if response.status == 451:
+            body = _json_or_none(response)
+            block = body.get("block") if isinstance(body, dict) and isinstance(body.get("block"), dict) else {}
+            since = f" since {block['created_at']}" if block.get("created_at") else ""
+            why = block.get("reason") or "legal reasons"
+            return FetchError("blocked", f"GitHub blocks access to {ref.full_name} ({why}{since})", 451)
+        return self._http_error(response, f"GET /repos/{ref.full_name}")
 
     async def _measure_over_rest(self, response: Response) -> Measured:
         try:
