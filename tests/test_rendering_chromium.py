@@ -34,6 +34,7 @@ def chromium_crawl(pages, tmp_path_factory):
         tmp_path_factory.mktemp("chromium"), "playwright",
         urls=[pages.url("/shell"), pages.url("/late"), pages.url("/plain")],
         render=[pages.url("/shell"), pages.url("/ua"), "http://no-such-host.invalid/"],
+        settings={"RENDERING_TIMEOUT": "10"},  # renders share two cores with everything else
     )
 
 
