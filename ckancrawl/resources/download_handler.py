@@ -35,8 +35,10 @@ stats apply. What is different:
 Settings read: RESOURCE_ALLOW_PRIVATE, RESOURCE_CONCURRENCY_PER_HOST (and Scrapy's:
 DOWNLOAD_BIND_ADDRESS, the TLS settings through Scrapy's context factory).
 Stats: ``resource_download/bytes_read`` (body bytes read by resource downloads),
-``resource_download/reads`` (socket reads they took) and
-``resource_download/body_seconds`` (time spent reading them, summed).
+``resource_download/reads`` (socket reads they took),
+``resource_download/body_seconds`` (time spent reading them, summed) and
+``resource_download/body_cpu_seconds`` (CPU time of the whole process meanwhile, all
+threads, summed: bodies read at the same time are counted more than once).
 """
 from __future__ import annotations
 
@@ -224,10 +226,14 @@ class ResourceDownloadHandler(HTTP11DownloadHandler):
             stopped_reason=limit_reason,
             run_in_thread=self._run_in_thread if self._hash_in_thread else None,
         )
+        cpu_before = time.process_time()
         txresponse.deliverBody(reader)
         try:
             await maybe_deferred_to_future(finished)
         finally:
+            self._stats.inc_value(
+                "resource_download/body_cpu_seconds", round(time.process_time() - cpu_before, 6), start=0.0
+            )
             self._stats.inc_value("resource_download/bytes_read", result.received)
             self._stats.inc_value("resource_download/body_seconds", round(result.seconds, 6), start=0.0)
             self._stats.inc_value("resource_download/reads", result.reads)
