@@ -8,7 +8,9 @@ stored everything exactly once.
 """
 from __future__ import annotations
 
+import time
 import uuid
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
@@ -212,3 +214,24 @@ def test_a_password_in_the_redis_url_is_refused_before_it_is_logged(tmp_path):
     assert result.returncode != 0
     assert "CKANCRAWL_REDIS_PASSWORD" in result.log
     assert "s3cret" not in result.log
+
+
+def test_a_process_that_loses_redis_finishes_what_it_holds_and_stops(sites_world, tmp_path):
+    redis_server = RedisServer(tmp_path / "redis")
+    try:
+        urls = sites_world.write_urls_file(tmp_path / "urls.txt", sites_world.portals[:60])
+        settings = {**sites_world.scrapy_settings(), **distributed(redis_server, "lost", CKANCRAWL_REDIS_LOCAL_LIMIT="4")}
+        with ThreadPoolExecutor(1) as pool:
+            crawl = pool.submit(run_crawl, "sites", tmp_path, args={"urls": str(urls)}, settings=settings)
+            deadline = time.monotonic() + 30
+            while not redis_server.keys("ckancrawl:sites:lost:seeded") and time.monotonic() < deadline:
+                time.sleep(0.1)
+            time.sleep(0.5)
+            redis_server.stop()
+            result = crawl.result(timeout=60)
+    finally:
+        redis_server.stop()
+    assert result.stats_value("finish_reason") == "'redis_unreachable'"
+    assert 0 < len(result.items) < 60
+    assert len({item["listed_url"] for item in result.items}) == len(result.items)
+    assert "Redis stopped answering" in result.log

@@ -15,9 +15,10 @@ from ckancrawl.distributed.keys import DistributedConfigError
 
 PASSWORD_ENV = "CKANCRAWL_REDIS_PASSWORD"
 SCHEMES = ("redis", "rediss", "unix")
-#: scrapy-redis's connection defaults, and a name that shows in CLIENT LIST.
-_OPTIONS = {"socket_timeout": 30, "socket_connect_timeout": 30, "retry_on_timeout": True,
-            "client_name": "ckancrawl"}
+#: A name that shows in CLIENT LIST. The scheduler's client is synchronous (Scrapy's
+#: scheduler interface) and runs on the event loop, so its waits are short: an
+#: unreachable Redis must not stall the crawl for scrapy-redis's default 30 s a call.
+_OPTIONS = {"client_name": "ckancrawl", "socket_timeout": 5, "socket_connect_timeout": 2}
 
 
 def check_url(url: str) -> str:
@@ -45,10 +46,10 @@ def _options() -> dict[str, Any]:
 def sync_client(url: str) -> Any:
     import redis
 
-    return redis.Redis.from_url(check_url(url), **_options())
+    return redis.Redis.from_url(check_url(url), retry_on_timeout=False, **_options())
 
 
 def async_client(url: str) -> Any:
     import redis.asyncio
 
-    return redis.asyncio.Redis.from_url(check_url(url), decode_responses=True, **_options())
+    return redis.asyncio.Redis.from_url(check_url(url), decode_responses=True, retry_on_timeout=True, **_options())

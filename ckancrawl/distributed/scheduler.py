@@ -12,6 +12,10 @@ What differs from ``scrapy_redis.scheduler.Scheduler``:
   downloaded or handled by a callback. Without this, one process would empty the queue
   within a second: a request's download is quick, the callback's work (its own
   ``fetch()`` calls) is what takes time.
+- When Redis stops answering, the requests this process schedules are kept and done
+  here instead of being lost, and nothing is taken from the queue until it answers
+  again (:class:`~ckancrawl.distributed.workers.WorkerRegistry` stops the process with
+  the reason ``redis_unreachable`` if that lasts).
 - It connects with :mod:`ckancrawl.distributed.connection` (password from the
   environment, never from settings) and reports an unreachable Redis as such.
 - The queue is kept when a process closes (as with ``SCHEDULER_PERSIST``, which is not
@@ -24,6 +28,9 @@ callbacks must be spider methods and their ``cb_kwargs`` picklable.
 """
 from __future__ import annotations
 
+import logging
+import time
+from collections import deque
 from typing import Any
 
 from scrapy.http import Request
@@ -32,10 +39,16 @@ from scrapy_redis.scheduler import Scheduler
 from ckancrawl.distributed.connection import PASSWORD_ENV, sync_client
 from ckancrawl.distributed.keys import DistributedConfigError
 
+logger = logging.getLogger(__name__)
+
 
 class RedisScheduler(Scheduler):
     crawler: Any = None
     local_limit: int = 0
+    #: Requests scheduled while Redis did not answer: done by this process.
+    held: deque
+    #: When Redis stopped answering (monotonic time), None while it answers.
+    unreachable_since: float | None = None
 
     @classmethod
     def from_crawler(cls, crawler: Any) -> "RedisScheduler":
@@ -68,24 +81,68 @@ class RedisScheduler(Scheduler):
         instance.local_limit = settings.getint("CKANCRAWL_REDIS_LOCAL_LIMIT") or settings.getint(
             "CONCURRENT_REQUESTS"
         )
+        instance.held = deque()
         return instance
 
     def enqueue_request(self, request: Request) -> bool:
-        if not request.dont_filter and self.df.request_seen(request):
-            self.df.log(request, self.spider)
-            return False
-        self.queue.push(request)
-        if self.stats:
-            self.stats.inc_value("distributed/requests/pushed")
+        import redis.exceptions
+
+        try:
+            if not request.dont_filter and self.df.request_seen(request):
+                self.df.log(request, self.spider)
+                return False
+            self.queue.push(request)
+        except redis.exceptions.RedisError as error:
+            self._unreachable(error)
+            self.held.append(request)
+            self._count("distributed/requests/held_locally")
+            return True
+        self._reachable()
+        self._count("distributed/requests/pushed")
         return True
 
     def next_request(self) -> Request | None:
+        import redis.exceptions
+
         if self.local_limit and self._local_load() >= self.local_limit:
             return None
-        request = self.queue.pop(0)
-        if request is not None and self.stats:
-            self.stats.inc_value("distributed/requests/taken")
+        if self.held:
+            return self.held.popleft()
+        try:
+            request = self.queue.pop(0)
+        except redis.exceptions.RedisError as error:
+            self._unreachable(error)
+            return None
+        self._reachable()
+        if request is not None:
+            self._count("distributed/requests/taken")
         return request
+
+    def has_pending_requests(self) -> bool:
+        import redis.exceptions
+
+        if self.held:
+            return True
+        try:
+            return len(self) > 0
+        except redis.exceptions.RedisError as error:
+            self._unreachable(error)
+            return False
+
+    def _unreachable(self, error: Exception) -> None:
+        if self.unreachable_since is None:
+            self.unreachable_since = time.monotonic()
+            logger.error("Redis stopped answering (%s): requests this process schedules are done here "
+                         "until it answers again", error)
+
+    def _reachable(self) -> None:
+        if self.unreachable_since is not None:
+            self.unreachable_since = None
+            logger.info("Redis answers again")
+
+    def _count(self, key: str) -> None:
+        if self.stats:
+            self.stats.inc_value(key)
 
     def _local_load(self) -> int:
         """Downloads in flight plus responses waiting for or inside their callback."""

@@ -87,7 +87,10 @@ class SeedOnceMiddleware:
             logger.info("Run %s: start() read to its end", keys.prefix)
         finally:
             holder.cancel()
-            await self.run.release(keys.seeder)
+            try:
+                await self.run.release(keys.seeder)
+            except Exception as error:  # Redis gone: the lock expires on its own
+                logger.warning("Run %s: could not release the seeder lock (%s)", keys.prefix, error)
 
     async def _become_seeder(self) -> bool:
         client, keys, me = self.run.client, self.run.keys, self.run.worker_id

@@ -10,6 +10,9 @@
 - An idle process (nothing in hand, shared queue empty) stays open while another
   process is busy, because that one may still schedule requests (redirects, retries,
   follow-up pages); it stops when every other process is idle or gone.
+- When Redis stops answering for longer than a dead worker's silence (five beats, at
+  least 5 s), an idle process stops with the reason ``redis_unreachable`` instead of
+  waiting forever; the run stays in Redis to be resumed.
 - When a process stops, it leaves the run; the last one out of a finished run (seeded,
   queue empty) deletes the run's keys. A run stopped early (shutdown, crash, close
   reason other than ``finished``) keeps its queue, claims and timestamp for
@@ -18,12 +21,13 @@
   lost, as with Scrapy's own JOBDIR.
 
 Stats: ``distributed/run``, ``distributed/worker``, ``distributed/left`` (``removed``
-the run's keys, ``others_working`` or ``kept_for_resume``).
+the run's keys, ``others_working``, ``kept_for_resume`` or ``unreachable``).
 """
 from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from typing import Any
 
 from scrapy import signals
@@ -40,6 +44,8 @@ class WorkerRegistry:
         self.run = DistributedRun.of(crawler)
         #: Whether another process was busy at the last heartbeat.
         self.others_busy = False
+        #: Since when heartbeats fail (monotonic time), None while they succeed.
+        self.failing_since: float | None = None
         self._beating: asyncio.Task[None] | None = None
         # Read before any component touches the property (FeedExporter reads every
         # spider attribute at open), which would fill in "now".
@@ -82,6 +88,10 @@ class WorkerRegistry:
         spider.run_timestamp  # records it in the JOBDIR state too
 
     def spider_idle(self, spider: Any) -> None:
+        if self.failing_since is not None:
+            if time.monotonic() - self.failing_since > self.run.dead_after_ms / 1000:
+                raise CloseSpider("redis_unreachable")
+            raise DontCloseSpider  # a blip: wait for Redis a little
         if self.others_busy:
             raise DontCloseSpider
 
@@ -92,7 +102,9 @@ class WorkerRegistry:
         try:
             left = await run.leave(finished=reason == "finished")
         except Exception as error:  # Redis gone: the keys expire on their own
-            logger.error("Could not leave the distributed run %s cleanly (%s)", run.keys.prefix, error)
+            self.crawler.stats.set_value("distributed/left", "unreachable")
+            logger.error("Could not leave the distributed run %s (%s); its keys stay in Redis for resuming",
+                         run.keys.prefix, error)
             await run.close()
             return
         stats = self.crawler.stats
@@ -118,7 +130,14 @@ class WorkerRegistry:
             except asyncio.CancelledError:
                 raise
             except Exception as error:
-                logger.warning("Distributed run heartbeat failed (%s); retrying", error)
+                if self.failing_since is None:
+                    self.failing_since = time.monotonic()
+                    logger.warning("Distributed run heartbeat failed (%s); retrying", error)
+                self._wake_engine()
+            else:
+                if self.failing_since is not None:
+                    logger.info("Distributed run heartbeat works again")
+                self.failing_since = None
 
     async def _beat(self) -> None:
         run, keys = self.run, self.run.keys
