@@ -70,7 +70,7 @@ def shared_harvest(harvest_world, redis_server, mongodb_server, tmp_path_factory
     database = f"distributed_{uuid.uuid4().hex[:10]}"
     settings = {
         **harvest_world.scrapy_settings(),
-        **distributed(redis_server, "harvest-test", CKANCRAWL_REDIS_LOCAL_LIMIT="4"),
+        **distributed(redis_server, "harvest-test", CKANCRAWL_REDIS_LOCAL_LIMIT="2"),
         "HARVEST_PAGE_SIZE": "50",
         "MONGODB_DATABASE": database,
         "MONGODB_SPILL_DIR": str(tmp / "spill"),
@@ -155,7 +155,7 @@ def sites_world(tmp_path_factory):
 @pytest.fixture(scope="module")
 def shared_census(sites_world, redis_server, tmp_path_factory):
     tmp = tmp_path_factory.mktemp("shared-census")
-    settings = {**sites_world.scrapy_settings(), **distributed(redis_server, "census", CKANCRAWL_REDIS_LOCAL_LIMIT="48")}
+    settings = {**sites_world.scrapy_settings(), **distributed(redis_server, "census", CKANCRAWL_REDIS_LOCAL_LIMIT="24")}
     return run_side_by_side("sites", tmp, 2, args={"urls": str(sites_world.write_urls_file(tmp / "urls.txt"))},
                             settings=settings)
 
