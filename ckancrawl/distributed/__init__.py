@@ -24,7 +24,14 @@ A process takes a request from the shared queue only while it has room
 own memory while the others wait.
 
 Settings (see README.md): ``CKANCRAWL_REDIS_URL``, ``CKANCRAWL_REDIS_RUN``,
-``CKANCRAWL_REDIS_LOCAL_LIMIT``, ``CKANCRAWL_REDIS_HEARTBEAT``, ``CKANCRAWL_REDIS_KEEP``.
+``CKANCRAWL_REDIS_LOCAL_LIMIT``, ``CKANCRAWL_REDIS_HEARTBEAT``, ``CKANCRAWL_REDIS_KEEP``;
+a Redis password comes only from the ``CKANCRAWL_REDIS_PASSWORD`` environment variable.
+
+Every process of one run must be given the same spider arguments and
+``CKANCRAWL_REDIS_RUN`` (and the same ``run_timestamp``, or none); a scheduler that
+starts one run per week should name each run (``CKANCRAWL_REDIS_RUN=sites-2026-11-22``)
+so that an interrupted week is never resumed by the next one. Redis Cluster is not
+supported (the coordination scripts touch keys they compute).
 """
 from ckancrawl.distributed.addon import DistributedAddon
 
