@@ -103,7 +103,7 @@ def _replay(args: Any, settings: Any, client: CatalogClient, series: Any) -> int
         replay_rows(table, database[series.name], args.runs, report)
         database.client.close()
     directory = args.pending_dir or settings.get("DATASTORE_PENDING_DIR") or "datastore-pending"
-    pending = PendingRows(directory, series.name)
+    pending = PendingRows(directory, series.name, table.destination)
     if pending.files():
         print(f"{series.name}: {replay_pending(table, pending)} pending rows written from {directory}")
     return 0

@@ -15,6 +15,7 @@ from collections.abc import Iterable, Sequence
 from typing import Any
 
 from ckancrawl.catalog.client import CatalogClient, CatalogError
+from ckancrawl.catalog.pending import destination
 from ckancrawl.catalog.series import Series
 
 logger = logging.getLogger(__name__)
@@ -52,6 +53,11 @@ class SeriesTable:
             owner_org=settings.get("DATASTORE_SERIES_OWNER_ORG") or None,
             batch_size=settings.getint("DATASTORE_BATCH_SIZE", 100),
         )
+
+    @property
+    def destination(self) -> str:
+        """Names where rows go, for pending files (ckancrawl.catalog.pending)."""
+        return destination(self.client.url, self.dataset, self.resource)
 
     @property
     def where(self) -> str:

@@ -103,8 +103,8 @@ class DatastoreSeriesPipeline:
         self.client = CatalogClient.from_settings(settings, url, self._api_key)
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="datastore")
         for series in SERIES.values():
-            buffer = _SeriesBuffer(SeriesTable.from_settings(self.client, series, settings),
-                                   PendingRows(self.pending_dir, series.name))
+            table = SeriesTable.from_settings(self.client, series, settings)
+            buffer = _SeriesBuffer(table, PendingRows(self.pending_dir, series.name, table.destination))
             buffer.pending_files, buffer.rows = buffer.pending.load()
             buffer.pending_rows = len(buffer.rows)
             if buffer.rows:
