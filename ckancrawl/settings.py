@@ -81,5 +81,32 @@ MONGODB_SERVER_SELECTION_TIMEOUT = 5.0
 #: Unwritten documents are kept here (JSONL) and written back when MongoDB answers.
 MONGODB_SPILL_DIR = os.environ.get("MONGODB_SPILL_DIR", "mongodb-spill")
 
+# -- Distributed crawls and rendering (add-ons; each does nothing until configured) ---------
+ADDONS = {
+    "ckancrawl.distributed.DistributedAddon": 100,
+    "ckancrawl.rendering.RenderingAddon": 110,
+}
+#: Redis shared by the processes of one crawl (redis://host:6379/0, no password: that
+#: comes from the CKANCRAWL_REDIS_PASSWORD environment variable); unset: one process.
+CKANCRAWL_REDIS_URL = os.environ.get("CKANCRAWL_REDIS_URL")
+#: Processes running the same spider under the same run name share one queue.
+CKANCRAWL_REDIS_RUN = os.environ.get("CKANCRAWL_REDIS_RUN", "default")
+#: A process takes work only while it holds fewer downloads plus callbacks than this
+#: (0: CONCURRENT_REQUESTS).
+CKANCRAWL_REDIS_LOCAL_LIMIT = 0
+#: Seconds between heartbeats; a process silent for five beats counts as gone.
+CKANCRAWL_REDIS_HEARTBEAT = 1.0
+#: Seconds an interrupted run stays in Redis to be resumed.
+CKANCRAWL_REDIS_KEEP = 86400
+#: "playwright" (Debian's Chromium), "splash" (a Splash server at SPLASH_URL) or unset.
+RENDERING_BACKEND = os.environ.get("RENDERING_BACKEND")
+#: Seconds to wait after the page's load event; whole render timeout (None:
+#: DOWNLOAD_TIMEOUT); pages rendered at once per process; the browser binary.
+RENDERING_WAIT = 0.5
+RENDERING_TIMEOUT = None
+RENDERING_CONCURRENCY = 4
+RENDERING_CHROMIUM = "/usr/bin/chromium"
+SPLASH_URL = os.environ.get("SPLASH_URL")
+
 FEED_EXPORT_ENCODING = "utf-8"
 LOG_LEVEL = os.environ.get("LOG_LEVEL", "INFO")

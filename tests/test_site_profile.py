@@ -117,3 +117,19 @@ def test_without_geocoder_no_coordinates(start_world, tmp_path):
     item = result.items[0]
     assert item["country"] == "DE"
     assert (item["location"], item["latitude"], item["longitude"]) == (None, None, None)
+
+
+def test_a_script_shell_home_page_is_rendered_for_the_profile(tmp_path):
+    """The home page is an application shell; with a rendering backend the profile reads
+    what the browser shows, while the Action API search still uses the page as served."""
+    from tests.rendering_pages import PageServer
+
+    with PageServer() as pages:
+        url = pages.url("/shell")
+        rendered = run_crawl("sites", tmp_path, args={"url": url}, settings={"RENDERING_BACKEND": "playwright"})
+        plain = run_crawl("sites", tmp_path, args={"url": url})
+    assert rendered.returncode == 0, rendered.log[-2000:]
+    assert rendered.items[0]["home_title"] == "Rendered by script"
+    assert rendered.items[0]["failure"].startswith("not a ckan site")
+    assert plain.items[0]["home_title"] == "Loading"
+    assert plain.stats_value("rendering/no_backend") == "1"

@@ -26,6 +26,7 @@ from twisted.python.failure import Failure
 from ckancrawl.failures import FetchError, describe_exception
 from ckancrawl.geocoder import Geocoder
 from ckancrawl.items import SiteSnapshot
+from ckancrawl.rendering import render_if_needed
 from ckancrawl.site_profile import country_of, page_facts, site_type_of
 from ckancrawl.site_urls import install_roots, normalize_site_url, site_url_from_dataset, usable_url
 from ckancrawl.spiders.catalog import CatalogSpider
@@ -189,7 +190,13 @@ class SitesSpider(CatalogSpider):
     async def _profile(self, snapshot: SiteSnapshot, target: SiteTarget, home: Response | None) -> None:
         """Name, description, language, type, country and (optionally) coordinates."""
         if home is not None and home.status < 400:
-            facts = page_facts(home)
+            # API discovery above used the page as served; only the profile needs what a
+            # browser would show (an empty body or a script shell is rendered when a
+            # RENDERING_BACKEND is configured).
+            page = await render_if_needed(self, home)
+            if page.error:
+                snapshot.errors["home_rendering"] = str(page.error)
+            facts = page_facts(page.response)
             snapshot.home_title = facts["title"]
             snapshot.home_description = facts["description"]
             snapshot.language = facts["language"]
