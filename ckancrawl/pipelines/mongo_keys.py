@@ -66,6 +66,18 @@ def encode_keys(obj: Any) -> Any:
     Dicts, lists and tuples are walked at any depth; other values are returned as they
     are. Non-string keys are left alone (BSON rejects them anyway, with its own error).
     """
+    kind = type(obj)
+    # Exact types first: harvested datasets are large trees of plain dicts and lists.
+    if kind is dict:
+        return {
+            (_encode_str_key(k) if type(k) is str else encode_key(k) if isinstance(k, str) else k):
+            (v if type(v) in _LEAVES else encode_keys(v))
+            for k, v in obj.items()
+        }
+    if kind is list:
+        return [v if type(v) in _LEAVES else encode_keys(v) for v in obj]
+    if kind in _LEAVES:
+        return obj
     if isinstance(obj, dict):
         return {
             (encode_key(k) if isinstance(k, str) else k): encode_keys(v)
@@ -76,6 +88,17 @@ def encode_keys(obj: Any) -> Any:
     if isinstance(obj, tuple):
         return tuple(encode_keys(v) for v in obj)
     return obj
+
+
+#: Values that hold no keys (exact types; subclasses take the slow path).
+_LEAVES = frozenset({str, int, float, bool, type(None), bytes})
+
+
+def _encode_str_key(key: str) -> str:
+    """``encode_key`` with a fast path for the usual clean key."""
+    if key and key[0] != "$" and "." not in key and "%" not in key and "\x00" not in key:
+        return key
+    return encode_key(key)
 
 
 def decode_keys(obj: Any) -> Any:

@@ -48,7 +48,7 @@ Settings:
 Stats: ``harvest/datasets``, ``harvest/datasets/package_show``, ``harvest/gaps_filled``,
 ``harvest/vanished`` (listed, then gone at package_show), ``harvest/portals/complete``,
 ``harvest/portals/incomplete``, ``harvest/fallback/package_show``,
-``harvest/page_shrinks``, ``harvest/deleted``.
+``harvest/search_pages``, ``harvest/page_shrinks``, ``harvest/deleted``.
 """
 from __future__ import annotations
 
@@ -258,6 +258,7 @@ class HarvestSpider(CkanApiSpider):
             return
         run.page_shrinks += progress.shrinks
         run.reported_count = progress.reported
+        self.crawler.stats.inc_value("harvest/search_pages", progress.pages)
         if run.since is None:
             gather.listed_everything(gather.ids)
             return
@@ -443,10 +444,12 @@ class _Gather:
         self.listed = set(ids)
 
     def missing_from_store(self) -> list[str]:
-        """Listed ids neither stored (and not deleted) nor fetched in this run."""
+        """Listed ids neither stored (and not deleted) nor fetched in this run; none
+        when there is no repository to compare with."""
         assert self.listed is not None
-        stored = self.stored or set()
-        return sorted(self.listed - stored - self.ids)
+        if self.stored is None:
+            return []
+        return sorted(self.listed - self.stored - self.ids)
 
     def conclude(self) -> None:
         run = self.run
