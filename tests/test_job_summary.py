@@ -199,7 +199,7 @@ def test_a_flagged_crawl_exits_3_with_its_summary_and_alerts_the_webhook(world, 
     hook = webhook()
     secret_path = "/hooks/T0000/B1111/SECRETpath2222"
     result = crawl_sites(world, tmp_path, {**crawl_env, "JOB_SUMMARY_WEBHOOK_URL": hook.base + secret_path},
-                         [p.listed_url for p in world.portals])
+                         [p.listed_url for p in world.portals], JOB_SUMMARY_EXIT_CODE="3")
     assert result.returncode == 3, result.log[-3000:]
     assert "ERROR: Job flagged: 2 of 3 sites failed (67% > 50%): connection refused 2" in result.log
     summary = json.loads(next(line for line in result.log.splitlines() if JSON_MARKER in line).split(JSON_MARKER, 1)[1])
