@@ -639,6 +639,20 @@ def _split_encodable(
     return valid, refused
 
 
+def _document(item: Any) -> dict[str, Any]:
+    """The item's fields as a dict. Shallow: nested dicts and lists are stored as they
+    are (MongoKeysPipeline has already copied them), which spares a walk over every
+    value of large items such as harvested datasets; a field holding an item is
+    converted."""
+    return {
+        name: value if type(value) in _PLAIN or not ItemAdapter.is_item(value) else ItemAdapter(value).asdict()
+        for name, value in ItemAdapter(item).items()
+    }
+
+
+_PLAIN = frozenset({str, int, float, bool, type(None), list, dict, tuple})
+
+
 def _identity(doc: dict[str, Any], key: Sequence[str]) -> Any:
     values = tuple(doc.get(f) for f in key)
     try:
@@ -766,7 +780,7 @@ class MongoPipeline:
         if target is None:
             self.stats.inc_value("mongodb/items_not_stored")
             return item
-        self._buffer.append(Pending(target, ItemAdapter(item).asdict()))
+        self._buffer.append(Pending(target, _document(item)))
         self.stats.inc_value("mongodb/items")
         if len(self._buffer) >= self.batch_size:
             await self._flush(force=False)
