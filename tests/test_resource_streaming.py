@@ -15,7 +15,7 @@ from twisted.web.client import ResponseDone
 from twisted.web.http import PotentialDataLoss, _DataLoss
 
 from ckancrawl.resources.magic import SNIFF_BYTES
-from ckancrawl.resources.streaming import BodyReader, BodyResult, HeadCapture
+from ckancrawl.resources.streaming import BodyReader, BodyResult, HashThread, HeadCapture
 from tests.resource_server.content import Content
 from tests.resource_server.server import gzip_bomb
 
@@ -38,21 +38,39 @@ class FakeTransport:
         self.paused = False
 
 
-class FakeThreads:
-    """Runs the hashing jobs only when told, in order, like a slow worker thread."""
+class FakeHashThread(HashThread):
+    """A HashThread whose worker runs only when told (``run_one``), in the test's thread."""
 
-    def __init__(self) -> None:
-        self.jobs: list[tuple] = []
+    made: list["FakeHashThread"] = []
 
-    def __call__(self, function) -> Deferred:
-        done: Deferred = Deferred()
-        self.jobs.append((function, done))
-        return done
+    def __init__(self, md5) -> None:  # no thread started
+        self.md5, self.queued, self.hashed, self.wake_below = md5, 0, 0, None
+        self.on_progress = lambda: None
+        self.pieces: list[bytes] = []
+        self.done = None
+        self.cancelled = False
+        FakeHashThread.made.append(self)
+
+    def put(self, piece: bytes) -> None:
+        self.queued += len(piece)
+        self.pieces.append(piece)
+
+    def finish(self, on_done) -> None:
+        self.done = on_done
+
+    def cancel(self) -> None:
+        self.cancelled = True
 
     def run_one(self) -> None:
-        function, done = self.jobs.pop(0)
-        function()
-        done.callback(None)
+        piece = self.pieces.pop(0)
+        if not self.cancelled:
+            self.md5.update(piece)
+        self.hashed += len(piece)
+        if self.wake_below is not None and self.behind < self.wake_below:
+            self.wake_below = None
+            self.on_progress()
+        if not self.pieces and self.done and not self.cancelled:
+            self.done()
 
 
 class Outcome:
@@ -183,43 +201,60 @@ def test_a_corrupt_gzip_body_says_it_could_not_be_decoded():
     assert capture.note.startswith("the gzip content could not be decoded")
 
 
-def test_hashing_in_threads_keeps_order_and_pauses_the_socket_while_it_is_behind():
-    threads = FakeThreads()
+def test_hashing_in_a_thread_keeps_order_and_pauses_the_socket_while_it_is_behind():
+    FakeHashThread.made.clear()
     content = Content(6 * 2**20 + 123, seed=3)
-    body, transport, _, outcome = reader(run_in_thread=threads)
-    pieces = list(content.chunks(chunk_size=2**20))
+    body, transport, _, outcome = reader(hash_thread=FakeHashThread)
+    pieces = list(content.chunks(chunk_size=2**19))  # half a batch each
     body.dataReceived(pieces[0])
-    assert len(threads.jobs) == 1 and not transport.paused  # one batch in the thread
+    assert FakeHashThread.made == []  # not a batch yet
     body.dataReceived(pieces[1])
-    assert not transport.paused
+    [thread] = FakeHashThread.made
+    assert thread.behind == 2**20 and not transport.paused
     body.dataReceived(pieces[2])
-    assert transport.paused and len(threads.jobs) == 1  # 2 MiB waiting: stop reading
-    threads.run_one()
-    assert not transport.paused and len(threads.jobs) == 1  # the 2 MiB went to the thread
-    for piece in pieces[3:]:
+    body.dataReceived(pieces[3])
+    assert thread.behind == 2 * 2**20 and transport.paused  # 2 MiB behind: stop reading
+    thread.run_one()
+    assert thread.behind == 2**20 and transport.paused
+    thread.run_one()
+    assert thread.behind == 0 and not transport.paused  # caught up: read again
+    for piece in pieces[4:]:
         body.dataReceived(piece)
     body.connectionLost(Failure(ResponseDone()))
     assert outcome.value is None  # still hashing
-    while threads.jobs:
-        threads.run_one()
-    assert outcome.value.complete
-    assert outcome.value.md5 == content.md5()
-    assert transport.pauses == 2
+    while thread.pieces:
+        thread.run_one()
+    assert outcome.value.complete and outcome.value.md5 == content.md5()
+    assert transport.pauses == 2  # it fell behind again while the rest came in
 
 
-def test_a_small_body_is_hashed_inline_even_with_threads():
-    threads = FakeThreads()
-    body, _, _, outcome = reader(run_in_thread=threads)
+def test_a_small_body_is_hashed_inline_even_with_a_thread_at_hand():
+    FakeHashThread.made.clear()
+    body, _, _, outcome = reader(hash_thread=FakeHashThread)
     body.dataReceived(b"small")
     body.connectionLost(Failure(ResponseDone()))
-    assert threads.jobs == [] and outcome.value.md5 == hashlib.md5(b"small").hexdigest()
+    assert FakeHashThread.made == [] and outcome.value.md5 == hashlib.md5(b"small").hexdigest()
 
 
-def test_a_stop_while_a_thread_hashes_reports_no_digest():
-    threads = FakeThreads()
-    body, transport, _, outcome = reader(run_in_thread=threads, max_bytes=3 * 2**20)
+def test_a_stop_while_the_thread_hashes_reports_no_digest():
+    FakeHashThread.made.clear()
+    body, transport, _, outcome = reader(hash_thread=FakeHashThread, max_bytes=3 * 2**20)
     for _ in range(4):
         body.dataReceived(b"x" * 2**20)
     assert outcome.value.stopped.startswith("too large") and outcome.value.md5 is None
-    threads.run_one()  # finishes late: ignored
-    assert outcome.value.md5 is None and transport.stopped
+    [thread] = FakeHashThread.made
+    assert thread.cancelled and transport.stopped
+
+
+def test_the_real_hash_thread_hashes_in_order():
+    import hashlib as _hashlib
+    from threading import Event
+
+    done = Event()
+    thread = HashThread(_hashlib.md5(), lambda call: call())
+    pieces = [bytes([n]) * 100_000 for n in range(50)]
+    for piece in pieces:
+        thread.put(piece)
+    thread.finish(done.set)
+    assert done.wait(10)
+    assert thread.md5.hexdigest() == _hashlib.md5(b"".join(pieces)).hexdigest()

@@ -121,7 +121,7 @@ Agent(reactor, pool=HTTPConnectionPool(reactor)).request(b"GET", url.encode()).a
 reactor.run()
 '''
 
-CASES = [(strategy, size) for size in (64 * 1024, 1024 * 1024) for strategy in ("receive", "inline", "thread")]
+CASES = [(strategy, size) for size in (64 * 1024, 256 * 1024, 1024 * 1024) for strategy in ("receive", "inline", "thread")]
 
 
 def main(argv: list[str] | None = None) -> int:

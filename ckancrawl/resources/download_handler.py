@@ -58,7 +58,7 @@ from scrapy.http import Headers, Request, Response
 from scrapy.utils.defer import maybe_deferred_to_future
 from scrapy.utils.httpobj import urlparse_cached
 from scrapy.utils.python import to_bytes
-from twisted.internet import defer, error as twisted_error, threads
+from twisted.internet import defer, error as twisted_error
 from twisted.internet.endpoints import TCP4ClientEndpoint, TCP6ClientEndpoint, wrapClientTLS
 from twisted.internet.interfaces import IResolutionReceiver, IStreamClientEndpoint
 from twisted.web._newclient import ResponseFailed, ResponseNeverReceived
@@ -69,7 +69,7 @@ from twisted.web.iweb import UNKNOWN_LENGTH, IAgentEndpointFactory
 from zope.interface import implementer
 
 from ckancrawl.resources.address_guard import AddressPolicy
-from ckancrawl.resources.streaming import FETCH_META, RESULT_META, BodyReader, BodyResult, ResourceFetch
+from ckancrawl.resources.streaming import FETCH_META, RESULT_META, BodyReader, BodyResult, HashThread, ResourceFetch
 
 if TYPE_CHECKING:
     from scrapy.crawler import Crawler
@@ -113,8 +113,8 @@ class ResourceDownloadHandler(HTTP11DownloadHandler):
             return await super().download_request(request)
         return await self._download_resource(request, fetch)
 
-    def _run_in_thread(self, function: Any) -> defer.Deferred[None]:
-        return threads.deferToThreadPool(self._reactor, self._reactor.getThreadPool(), function)
+    def _hash_thread(self, md5: Any) -> HashThread:
+        return HashThread(md5, self._reactor.callFromThread)
 
     async def close(self) -> None:
         await super().close()
@@ -224,7 +224,7 @@ class ResourceDownloadHandler(HTTP11DownloadHandler):
             idle_timeout=timeout,
             clock=self._reactor,
             stopped_reason=limit_reason,
-            run_in_thread=self._run_in_thread if self._hash_in_thread else None,
+            hash_thread=self._hash_thread if self._hash_in_thread else None,
         )
         cpu_before = time.process_time()
         txresponse.deliverBody(reader)

@@ -25,6 +25,8 @@ the facts say which encoding that was.
 from __future__ import annotations
 
 import hashlib
+import queue
+import threading
 import time
 import zlib
 from dataclasses import dataclass, field
@@ -146,13 +148,61 @@ class HeadCapture:
         return b"".join(self.parts)
 
 
-#: Bytes handed to a hashing thread at once.
+#: Bytes handed to the hashing thread at once (smaller reads are joined first).
 HASH_BATCH = 1024 * 1024
 #: Bytes waiting for the hashing thread past which the socket stops being read.
 HASH_HIGH_WATER = 2 * 1024 * 1024
 
-#: Runs a function in a worker thread; the Deferred fires in the reactor thread.
-ThreadRunner = Callable[[Callable[[], None]], Deferred]
+
+class HashThread:
+    """MD5 of one body in a thread of its own: pieces in order, no reply per piece.
+
+    The reactor thread ``put()``s pieces and reads ``behind`` (bytes not hashed yet); the
+    worker calls back into the reactor (``call_in_reactor``) only when asked to: once
+    ``behind`` drops under ``wake_below`` (then ``on_progress``), and at the end
+    (``on_done``). hashlib releases the GIL while it hashes a piece, so the reactor thread
+    goes on reading meanwhile.
+    """
+
+    def __init__(self, md5: Any, call_in_reactor: Callable[[Callable[[], None]], None]):
+        self.md5 = md5
+        self.queued = 0  # written by the reactor thread only
+        self.hashed = 0  # written by the worker only
+        self.wake_below: int | None = None
+        self.on_progress: Callable[[], None] = lambda: None
+        self._on_done: Callable[[], None] | None = None
+        self._cancelled = False
+        self._call = call_in_reactor
+        self._queue: queue.SimpleQueue[bytes | None] = queue.SimpleQueue()
+        threading.Thread(target=self._run, name="ckancrawl-md5", daemon=True).start()
+
+    @property
+    def behind(self) -> int:
+        return self.queued - self.hashed
+
+    def put(self, piece: bytes) -> None:
+        self.queued += len(piece)
+        self._queue.put(piece)
+
+    def finish(self, on_done: Callable[[], None]) -> None:
+        self._on_done = on_done
+        self._queue.put(None)
+
+    def cancel(self) -> None:
+        self._cancelled = True
+        self._queue.put(None)
+
+    def _run(self) -> None:
+        while (piece := self._queue.get()) is not None:
+            if not self._cancelled:
+                self.md5.update(piece)
+            self.hashed += len(piece)
+            wake_below = self.wake_below
+            if wake_below is not None and self.queued - self.hashed < wake_below:
+                self.wake_below = None
+                self._call(self.on_progress)
+        if not self._cancelled and self._on_done is not None:
+            self._call(self._on_done)
 
 
 class BodyReader(Protocol):
@@ -162,9 +212,9 @@ class BodyReader(Protocol):
     (ResponseDataLossError when the body ends before its announced length,
     DownloadTimeoutError when no byte came for ``idle_timeout`` seconds).
 
-    With ``run_in_thread``, MD5 runs in worker threads: pieces of at least HASH_BATCH
-    bytes, one at a time per body (MD5 is sequential), the socket paused while
-    HASH_HIGH_WATER bytes wait. Without it, or for the last small piece, it runs inline.
+    With ``hash_thread`` (a factory of :class:`HashThread`), a body longer than
+    HASH_BATCH is hashed in a thread of its own, the socket paused while HASH_HIGH_WATER
+    bytes wait for it; shorter bodies, and every body without it, are hashed inline.
     """
 
     def __init__(
@@ -179,7 +229,7 @@ class BodyReader(Protocol):
         idle_timeout: float,
         clock: Any,
         stopped_reason: str | None = None,
-        run_in_thread: ThreadRunner | None = None,
+        hash_thread: Callable[[Any], HashThread] | None = None,
         monotonic: Callable[[], float] = time.monotonic,
     ):
         self.finished = finished
@@ -191,7 +241,8 @@ class BodyReader(Protocol):
         self._max_seconds = max_seconds
         self._idle_timeout = idle_timeout
         self._clock = clock
-        self._run_in_thread = run_in_thread
+        self._hash_thread_factory = hash_thread
+        self._thread: HashThread | None = None
         self._now = monotonic
         self._started = monotonic()
         self._last_data = self._started
@@ -200,7 +251,6 @@ class BodyReader(Protocol):
         self._watchdog: task.LoopingCall | None = None
         self._waiting: list[bytes] = []
         self._waiting_bytes = 0
-        self._hashing: Deferred | None = None
         self._paused = False
         self._body_ended = False
 
@@ -233,61 +283,53 @@ class BodyReader(Protocol):
             self._head.feed(data)
         if self._md5 is None:
             return
-        if self._run_in_thread is None:
+        if self._hash_thread_factory is None:
             self._md5.update(data)
             return
         self._waiting.append(data)
         self._waiting_bytes += len(data)
-        if self._hashing is None:
-            if self._waiting_bytes >= HASH_BATCH:
-                self._hash_waiting()
-        elif self._waiting_bytes >= HASH_HIGH_WATER and not self._paused:
+        if self._waiting_bytes < HASH_BATCH:
+            return
+        if self._thread is None:
+            self._thread = self._hash_thread_factory(self._md5)
+            self._thread.on_progress = self._caught_up
+        self._thread.put(self._waiting[0] if len(self._waiting) == 1 else b"".join(self._waiting))
+        self._waiting, self._waiting_bytes = [], 0
+        if self._thread.behind >= HASH_HIGH_WATER and not self._paused:
             self._paused = True
+            self._thread.wake_below = HASH_BATCH
             assert self.transport is not None
             self.transport.pauseProducing()
+            if self._thread.behind < HASH_BATCH:  # it caught up before it was asked to say so
+                self._caught_up()
 
-    # -- hashing in a worker thread --------------------------------------------------------
-
-    def _hash_waiting(self) -> None:
-        assert self._run_in_thread is not None and self._md5 is not None
-        batch = self._waiting[0] if len(self._waiting) == 1 else b"".join(self._waiting)
-        self._waiting, self._waiting_bytes = [], 0
-        md5 = self._md5
-        self._hashing = self._run_in_thread(lambda: md5.update(batch))
-        self._hashing.addBoth(self._hashed)
-
-    def _hashed(self, outcome: Any) -> None:
-        self._hashing = None
-        if self._over:
-            return None  # stopped or failed meanwhile: the digest is not wanted
-        if isinstance(outcome, Failure):
-            self._fail(outcome.value)
-            return None
-        if self._paused:
+    def _caught_up(self) -> None:
+        if self._paused and not self._over:
             self._paused = False
             self._last_data = self._now()
             assert self.transport is not None
             self.transport.resumeProducing()
-        if self._body_ended:
-            self._complete()
-        elif self._waiting_bytes >= HASH_BATCH:
-            self._hash_waiting()
-        return None
 
     def _complete(self) -> None:
         """The whole body arrived: hash what is left, then report."""
-        if self._hashing is not None:
-            return  # _hashed() comes back here
-        if self._waiting_bytes >= HASH_BATCH:
-            self._hash_waiting()
+        md5 = self._md5
+        if self._thread is not None:
+            for piece in self._waiting:
+                self._thread.put(piece)
+            self._waiting = []
+            self._thread.finish(self._report_complete)
+            return
+        if md5 is not None:
+            for piece in self._waiting:
+                md5.update(piece)
+        self._report_complete()
+
+    def _report_complete(self) -> None:
+        if self._over:
             return
         md5 = self._md5
-        if md5 is not None:
-            for piece in self._waiting:  # less than a batch: not worth a thread
-                md5.update(piece)
-        self._waiting = []
-        self._end()
         self.result.complete = True
+        self._end()
         self.result.md5 = md5.hexdigest() if md5 is not None else None
         self.finished.callback(self.result)
 
@@ -329,6 +371,8 @@ class BodyReader(Protocol):
         self.result.head_note = self._head.note
         if self._watchdog is not None and self._watchdog.running:
             self._watchdog.stop()
+        if self._thread is not None and not self.result.complete:
+            self._thread.cancel()
         self._md5 = None
         self._waiting = []
 
