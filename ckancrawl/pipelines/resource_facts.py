@@ -25,12 +25,15 @@ Each dict (keys always present; None means unknown or not applicable):
   none in ``full`` mode (``"too large: ..."``, ``"timeout: ..."``).
 - ``method``: how the facts were read: ``"none"``, ``"head"``, ``"range"`` (HEAD refused,
   then a ``Range: bytes=0-0`` GET) or ``"get"``.
-- ``status``: the final HTTP status; ``final_url`` and ``redirects``: where redirects led.
+- ``status``: the final HTTP status; ``redirects``: how many were followed;
+  ``final_url``: where they led, without its query (see below).
 - ``error``: ``"<kind>: <detail>"`` (ckancrawl.failures kinds: ``blocked``, ``http error``,
   ``timeout``, ``dns``, ``connection lost``, ``bad url``, ``no url``...).
 
 No timestamps and nothing that changes between two reads of an unchanged resource, so
-an unchanged dataset keeps equal facts from run to run.
+an unchanged dataset keeps equal facts from run to run (the raw repository stores a
+dataset again when its facts change): that is why ``final_url`` drops the query of a
+redirect's target, where signed CDN links carry expiring tokens.
 
 The downloads go through Scrapy's downloader (``engine.download_async``), on download
 slots of their own (``resource:<host>``, RESOURCE_CONCURRENCY_PER_HOST requests at once)
@@ -53,7 +56,10 @@ Settings:
   bytes of a body (then retried like any download timeout).
 - RESOURCE_MAX_SECONDS (1800): seconds one body may take; past it reading stops and the
   MD5 is skipped with a ``timeout`` reason (a slow drip is not retried).
-- RESOURCE_ALLOW_PRIVATE (False): see ckancrawl.resources.address_guard; for tests.
+- RESOURCE_ALLOW_PRIVATE (False): True, or a list of networks, lets resource downloads
+  connect to non-public addresses (see ckancrawl.resources.address_guard); for tests.
+- RESOURCE_HASH_IN_THREAD (True): bodies over 1 MiB are hashed in a thread of their own
+  (ckancrawl.resources.streaming); False hashes on the event loop.
 
 ``RESOURCE_FACTS`` head or full needs the resource download handler in
 DOWNLOAD_HANDLERS for http and https; the pipeline refuses to start without it.
@@ -303,11 +309,15 @@ class ResourceFactsPipeline:
         """Status, redirects and headers; an error for 4xx/5xx (whose headers describe an
         error page, not the resource)."""
         body = _body(response)
+        redirects = len(response.meta.get("redirect_urls", []))
+        # After a redirect the query often holds an expiring token (signed CDN URLs):
+        # kept, it would make an unchanged resource look changed on every run.
+        final_url = urlsplit(response.url)._replace(query="").geturl() if redirects else response.url
         found["status"] = response.status
-        found["final_url"] = response.url
-        found["redirects"] = len(response.meta.get("redirect_urls", []))
+        found["final_url"] = final_url
+        found["redirects"] = redirects
         if response.status >= 400:
-            found["error"] = str(FetchError("http error", f"HTTP {response.status} at {response.url}", response.status))
+            found["error"] = str(FetchError("http error", f"HTTP {response.status} at {final_url}", response.status))
             return
         found["content_type"] = body.content_type
         found["content_encoding"] = body.content_encoding

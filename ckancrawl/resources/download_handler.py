@@ -32,7 +32,8 @@ stats apply. What is different:
 - Resource connections have their own pool; at most RESOURCE_CONCURRENCY_PER_HOST of
   them are kept open per host.
 
-Settings read: RESOURCE_ALLOW_PRIVATE, RESOURCE_CONCURRENCY_PER_HOST (and Scrapy's:
+Settings read: RESOURCE_ALLOW_PRIVATE, RESOURCE_CONCURRENCY_PER_HOST,
+RESOURCE_HASH_IN_THREAD (see ckancrawl/pipelines/resource_facts.py) (and Scrapy's:
 DOWNLOAD_BIND_ADDRESS, the TLS settings through Scrapy's context factory).
 Stats: ``resource_download/bytes_read`` (body bytes read by resource downloads),
 ``resource_download/reads`` (socket reads they took),
