@@ -47,6 +47,29 @@ GEOCODER_CACHE_FILE = os.environ.get("GEOCODER_CACHE_FILE", ".services/geocoder-
 #: The geocoder's own slot: one request at a time, at most one per second.
 DOWNLOAD_SLOTS = {"ckancrawl-geocoder": {"concurrency": 1, "delay": 1.0, "randomize_delay": False}}
 
+# -- GitHub (extensions spider; tokens only from GITHUB_TOKEN / GITHUB_TOKENS) ----------------
+GITHUB_API_URL = os.environ.get("GITHUB_API_URL", "https://api.github.com")
+GITHUB_GRAPHQL_URL = os.environ.get("GITHUB_GRAPHQL_URL", "https://api.github.com/graphql")
+#: Repositories per aliased GraphQL query (1-100; GitHub advises 25-50).
+GITHUB_BATCH_SIZE = 40
+#: GitHub requests in flight at once.
+GITHUB_CONCURRENT_REQUESTS = 4
+#: Send stored ETags (If-None-Match) and keep new ones: 304s cost no budget.
+GITHUB_CONDITIONAL_REQUESTS = True
+#: Where the ETag store lives (unset: .services/github-cache).
+GITHUB_CACHE_DIR = os.environ.get("GITHUB_CACHE_DIR")
+#: Longest wait for a rate-limit reset (s); waits per request.
+GITHUB_RATE_LIMIT_MAX_WAIT = 3900
+GITHUB_RATE_LIMIT_RETRIES = 3
+#: First pause after a secondary limit without Retry-After (s, doubled), and attempts.
+GITHUB_SECONDARY_BACKOFF = 60
+GITHUB_SECONDARY_RETRIES = 5
+#: First wait after a 202 (s, doubled), and attempts.
+GITHUB_ACCEPTED_DELAY = 2
+GITHUB_ACCEPTED_RETRIES = 5
+#: GitHub requests per rolling minute per resource (secondary limit pacing; 0: off).
+GITHUB_POINTS_PER_MINUTE = 800
+
 # -- Retries ------------------------------------------------------------------------------
 RETRY_ENABLED = True
 RETRY_TIMES = 2
