@@ -131,5 +131,22 @@ RENDERING_CONCURRENCY = 4
 RENDERING_CHROMIUM = "/usr/bin/chromium"
 SPLASH_URL = os.environ.get("SPLASH_URL")
 
+# -- Job summary and alerts (ckancrawl/extensions/job_summary.py) ------------------------------
+#: The project's crawl command: `scrapy crawl` exits with JOB_SUMMARY_EXIT_CODE when a
+#: run is flagged.
+COMMANDS_MODULE = "ckancrawl.commands"
+#: JobSummary runs late (900) so it sees what other components count at close.
+EXTENSIONS = {"ckancrawl.extensions.job_summary.JobSummary": 900}
+JOB_SUMMARY_ENABLED = True
+#: Flag the run when the failed share of its sites/repositories/portals (or catalog
+#: updates) is above this.
+JOB_SUMMARY_FAILURE_THRESHOLD = 0.5
+#: Exit status of a flagged `scrapy crawl`; 0 leaves the exit status alone.
+JOB_SUMMARY_EXIT_CODE = 3
+#: When to POST the summary to the webhook in the JOB_SUMMARY_WEBHOOK_URL environment
+#: variable: "flagged", "always" or "never". Seconds per attempt (two attempts).
+JOB_SUMMARY_ALERT = "flagged"
+JOB_SUMMARY_WEBHOOK_TIMEOUT = 10.0
+
 FEED_EXPORT_ENCODING = "utf-8"
 LOG_LEVEL = os.environ.get("LOG_LEVEL", "INFO")

@@ -170,24 +170,6 @@ def world(tmp_path_factory):
     running.stop()
 
 
-@pytest.fixture(scope="module")
-def crawl_env(tmp_path_factory) -> dict[str, str]:
-    """The environment that gives ``scrapy crawl`` the project's crawl command.
-
-    COMMANDS_MODULE must be a project setting (commands are chosen before ``-s`` is
-    read); until ckancrawl/settings.py has it, a settings module on top of it does.
-    """
-    import ckancrawl.settings as project
-
-    if getattr(project, "COMMANDS_MODULE", None) == "ckancrawl.commands":
-        return {}
-    directory = tmp_path_factory.mktemp("settings")
-    (directory / "ckancrawl_with_commands.py").write_text(
-        "from ckancrawl.settings import *  # noqa: F401,F403\nCOMMANDS_MODULE = 'ckancrawl.commands'\n"
-    )
-    return {"SCRAPY_SETTINGS_MODULE": "ckancrawl_with_commands", "PYTHONPATH": str(directory)}
-
-
 def crawl_sites(world, tmp_path: Path, env: dict[str, str], urls: list[str], **settings: str):
     urls_file = tmp_path / "urls.txt"
     urls_file.write_text("\n".join(urls) + "\n")
@@ -195,10 +177,10 @@ def crawl_sites(world, tmp_path: Path, env: dict[str, str], urls: list[str], **s
     return run_crawl("sites", tmp_path, args={"urls": str(urls_file)}, settings=all_settings, env=env, timeout=120)
 
 
-def test_a_flagged_crawl_exits_3_with_its_summary_and_alerts_the_webhook(world, tmp_path, crawl_env, webhook):
+def test_a_flagged_crawl_exits_3_with_its_summary_and_alerts_the_webhook(world, tmp_path, webhook):
     hook = webhook()
     secret_path = "/hooks/T0000/B1111/SECRETpath2222"
-    result = crawl_sites(world, tmp_path, {**crawl_env, "JOB_SUMMARY_WEBHOOK_URL": hook.base + secret_path},
+    result = crawl_sites(world, tmp_path, {"JOB_SUMMARY_WEBHOOK_URL": hook.base + secret_path},
                          [p.listed_url for p in world.portals], JOB_SUMMARY_EXIT_CODE="3")
     assert result.returncode == 3, result.log[-3000:]
     assert "ERROR: Job flagged: 2 of 3 sites failed (67% > 50%): connection refused 2" in result.log
@@ -213,18 +195,18 @@ def test_a_flagged_crawl_exits_3_with_its_summary_and_alerts_the_webhook(world, 
     assert "SECRETpath" not in result.log
 
 
-def test_a_healthy_crawl_exits_0_and_does_not_alert_by_default(world, tmp_path, crawl_env, webhook):
+def test_a_healthy_crawl_exits_0_and_does_not_alert_by_default(world, tmp_path, webhook):
     hook = webhook()
-    result = crawl_sites(world, tmp_path, {**crawl_env, "JOB_SUMMARY_WEBHOOK_URL": hook.base + "/x"},
+    result = crawl_sites(world, tmp_path, {"JOB_SUMMARY_WEBHOOK_URL": hook.base + "/x"},
                          [world.portals[0].listed_url])
     assert result.returncode == 0, result.log[-3000:]
     assert "INFO: Job summary: sites | sites 1 (ok 1) | finish reason finished | ok" in result.log
     assert hook.received == []
 
 
-def test_a_webhook_that_fails_is_logged_and_the_crawl_ends_normally(world, tmp_path, crawl_env, webhook):
+def test_a_webhook_that_fails_is_logged_and_the_crawl_ends_normally(world, tmp_path, webhook):
     hook = webhook(status=500)
-    result = crawl_sites(world, tmp_path, {**crawl_env, "JOB_SUMMARY_WEBHOOK_URL": hook.base + "/hook"},
+    result = crawl_sites(world, tmp_path, {"JOB_SUMMARY_WEBHOOK_URL": hook.base + "/hook"},
                          [world.portals[0].listed_url], JOB_SUMMARY_ALERT="always")
     assert result.returncode == 0, result.log[-3000:]
     assert len(hook.received) == 2  # tried twice
