@@ -90,8 +90,6 @@ class ProxyNotSupportedError(Exception):
 
 
 class ResourceDownloadHandler(HTTP11DownloadHandler):
-    lazy = False
-
     def __init__(self, crawler: Crawler):
         super().__init__(crawler)
         from twisted.internet import reactor
