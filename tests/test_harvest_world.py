@@ -43,7 +43,8 @@ class Harvest:
 
 def harvest(tmp_path: Path, world: Any, args: dict[str, str], db: Any = None, **settings: Any) -> Harvest:
     env = {}
-    all_settings = dict(world.scrapy_settings())
+    # No test here waits for a timeout: a long one keeps a busy machine from failing them.
+    all_settings = {**world.scrapy_settings(), "DOWNLOAD_TIMEOUT": 20}
     if db is not None:
         env["MONGODB_URI"] = db.client_uri
         all_settings.update(MONGODB_DATABASE=db.name, MONGODB_FLUSH_INTERVAL=0.2,

@@ -12,6 +12,7 @@ Spider arguments read here:
 """
 from __future__ import annotations
 
+import asyncio
 import json
 import re
 from collections.abc import AsyncIterator
@@ -292,48 +293,68 @@ class CkanApiSpider(scrapy.Spider):
         page_size = page_size or PageSize(maximum=rows, minimum=rows)
         progress = progress if progress is not None else SearchProgress()
         seen: set[str] = set()
-        while True:
-            page_fq = fq if progress.last_id is None else f"{fq} +id:{{{solr_quoted(progress.last_id)} TO *]"
-            query = {"q": "*:*", "fq": page_fq.strip(), "sort": "id asc", "rows": page_size.current, **(params or {})}
-            if not query["fq"]:
-                del query["fq"]
-            try:
-                result = await self.call_action(api_url, "package_search", query)
-            except FetchError as error:
-                if is_overload(error) and page_size.shrink():
-                    progress.shrinks += 1
-                    self.logger.warning(
-                        "package_search page failed at %s (%s); asking again with %d rows",
-                        api_url, error, page_size.current,
+
+        def query(after: str | None) -> dict[str, Any]:
+            page_fq = fq if after is None else f"{fq} +id:{{{solr_quoted(after)} TO *]"
+            asked = {"q": "*:*", "fq": page_fq.strip(), "sort": "id asc", "rows": page_size.current, **(params or {})}
+            if not asked["fq"]:
+                del asked["fq"]
+            return asked
+
+        # The next page is asked for before this one's datasets are handed out, so the
+        # portal works on it while they are processed.
+        prefetched: asyncio.Future[Any] | None = None
+        try:
+            while True:
+                try:
+                    if prefetched is not None:
+                        result = await prefetched
+                    else:
+                        result = await self.call_action(api_url, "package_search", query(progress.last_id))
+                except FetchError as error:
+                    prefetched = None
+                    if is_overload(error) and page_size.shrink():
+                        progress.shrinks += 1
+                        self.logger.warning(
+                            "package_search page failed at %s (%s); asking again with %d rows",
+                            api_url, error, page_size.current,
+                        )
+                        continue
+                    raise
+                prefetched = None
+                page_size.succeeded()
+                if not isinstance(result, dict) or not isinstance(result.get("results"), list):
+                    raise FetchError("wrong shape", "package_search result has no results list")
+                remaining = as_count(result.get("count"), "package_search count")
+                if progress.reported is None:
+                    progress.reported = remaining
+                progress.pages += 1
+                page = [ds for ds in result["results"] if isinstance(ds, dict) and isinstance(ds.get("id"), str)]
+                if progress.last_id is not None and any(ds["id"] <= progress.last_id for ds in page):
+                    raise FetchError(
+                        "wrong shape",
+                        f"package_search at {api_url} ignores the id range filter (a page repeats earlier ids)",
                     )
-                    continue
-                raise
-            page_size.succeeded()
-            if not isinstance(result, dict) or not isinstance(result.get("results"), list):
-                raise FetchError("wrong shape", "package_search result has no results list")
-            remaining = as_count(result.get("count"), "package_search count")
-            if progress.reported is None:
-                progress.reported = remaining
-            progress.pages += 1
-            page = [ds for ds in result["results"] if isinstance(ds, dict) and isinstance(ds.get("id"), str)]
-            if progress.last_id is not None and any(ds["id"] <= progress.last_id for ds in page):
-                raise FetchError(
-                    "wrong shape",
-                    f"package_search at {api_url} ignores the id range filter (a page repeats earlier ids)",
-                )
-            for dataset in page:
-                if dataset["id"] not in seen:
-                    seen.add(dataset["id"])
-                    progress.seen += 1
-                    yield dataset
-            if len(page) >= remaining:
-                break
-            if not page:
-                raise FetchError(
-                    "wrong shape",
-                    f"package_search at {api_url} says {remaining} more datasets but sent none",
-                )
-            progress.last_id = max(ds["id"] for ds in page)
+                last_page = len(page) >= remaining
+                if not last_page:
+                    if not page:
+                        raise FetchError(
+                            "wrong shape",
+                            f"package_search at {api_url} says {remaining} more datasets but sent none",
+                        )
+                    progress.last_id = max(ds["id"] for ds in page)
+                    prefetched = asyncio.ensure_future(
+                        self.call_action(api_url, "package_search", query(progress.last_id)))
+                for dataset in page:
+                    if dataset["id"] not in seen:
+                        seen.add(dataset["id"])
+                        progress.seen += 1
+                        yield dataset
+                if last_page:
+                    break
+        finally:
+            if prefetched is not None:
+                prefetched.cancel()
         progress.complete = True
         self.crawler.stats.set_value(f"{self.name}/search/reported_count", progress.reported)
         self.crawler.stats.set_value(f"{self.name}/search/datasets_seen", len(seen))
