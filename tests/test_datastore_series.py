@@ -115,8 +115,9 @@ def test_the_replay_command_writes_only_the_rows_the_datastore_lacks(ckan_catalo
     table = SeriesTable(client, SITES, dataset, SITES.default_resource, create=True, owner_org=ckan_catalog.org)
     table.upsert([SITES.row(d) for d in documents if d["run_timestamp"] == RUN][:2])
     monkeypatch.setenv("CKAN_API_KEY", ckan_catalog.api_key)
-    status = catalog_command(["replay", "sites", "--catalog", ckan_catalog.url, "-s", f"MONGODB_URI={mongodb_server.uri}",
-                              "-s", f"MONGODB_DATABASE={mongo_db.name}", "-s", f"DATASTORE_SITES_DATASET={dataset}"])
+    status = catalog_command(["replay", "sites", "--catalog", ckan_catalog.url,
+                              "-s", f"MONGODB_URI={mongodb_server.uri}", "-s", f"MONGODB_DATABASE={mongo_db.name}",
+                              "-s", f"DATASTORE_SITES_DATASET={dataset}"])
     assert status == 0
     assert capsys.readouterr().out.splitlines() == [
         "sites run 2026-11-22T03:00:00Z: 5 in MongoDB, 2 in the datastore, 3 rows written",

@@ -169,7 +169,7 @@ def run_ckancrawl(stack: CatalogStack, catalog: Catalog, items: list[SiteSnapsho
     outcomes = {k.split("/", 1)[1]: v for k, v in stats.items()
                 if k in ("catalog_sync/updated", "catalog_sync/unchanged", "catalog_sync/failed")}
     return {"seconds": round(seconds, 2), "writes": stats.get("catalog_sync/writes", 0),
-            "reads": stats.get("catalog_sync/calls/package_search", 0) + stats.get("catalog_sync/calls/package_show", 0),
+            "reads": sum(stats.get(f"catalog_sync/calls/{a}", 0) for a in ("package_search", "package_show")),
             "read_calls": {a: stats.get(f"catalog_sync/calls/{a}", 0) for a in ("package_search", "package_show")},
             "solr_index_updates": solr_updates(stack) - updates_before, "outcomes": outcomes}
 
@@ -249,7 +249,8 @@ def main(argv: list[str] | None = None) -> int:
             "wall_time_original_4_threads_per_ckancrawl": round(threaded["seconds"] / ours["seconds"], 2),
         },
         "ratios_use": "the mean wall time of the two ckancrawl runs",
-        "targets": {"one_patch_per_changed_dataset": ours["writes"] == len(changed) == runs["ckancrawl-again"]["writes"],
+        "targets": {"one_patch_per_changed_dataset":
+                    ours["writes"] == len(changed) == runs["ckancrawl-again"]["writes"],
                     "no_write_when_nothing_changed": runs["ckancrawl-rerun"]["writes"] == 0},
     }
     print(json.dumps(report["ratios"], indent=1))

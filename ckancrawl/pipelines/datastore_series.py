@@ -129,7 +129,10 @@ class DatastoreSeriesPipeline:
         buffer.rows.append(row)
         self.stats.inc_value(f"{STATS}/rows")
         if len(buffer.rows) >= self.batch_size:
-            await self._flush(series.name, partial=False)
+            try:
+                await self._flush(series.name, partial=False)
+            except Exception:  # a bug must not drop the item; its row stays buffered
+                logger.exception("Datastore write of the %s series failed unexpectedly", series.name)
         return item
 
     async def _flush(self, name: str, *, partial: bool) -> None:
