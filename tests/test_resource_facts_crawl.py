@@ -286,6 +286,7 @@ def head(server: RunningResourceServer, tmp_path_factory: pytest.TempPathFactory
         resource("head-501", s.url("/c.xlsx", size=5000, head=501)),
         resource("head-403", s.url("/d", size=6000, head=403)),
         resource("range-ignored", s.url("/e", size=5 * MIB, head=405, range="ignore", prefix=PDF)),
+        resource("empty", s.url("/empty.csv", size=0, head=405)),
         resource("to-private", s.url("/r", redirect="http://192.168.0.1/")),
         resource("not-found", s.url("/gone", status=404)),
         resource("silent", s.url("/silent.csv", delay=4)),
@@ -313,6 +314,11 @@ def test_a_refused_head_falls_back_to_a_one_byte_range(head: ResourceCrawl, name
     assert (fact["method"], fact["status"]) == ("range", 206)
     assert (fact["size"], fact["size_source"], fact["content_length"]) == (size, "content-range", None)
     assert fact["formats"]["magic"] is None
+
+
+def test_an_empty_file_answers_the_one_byte_range_with_416(head: ResourceCrawl):
+    fact = by_id(head)["empty"]
+    assert (fact["status"], fact["error"], fact["size"], fact["size_source"]) == (416, None, 0, "content-range")
 
 
 def test_the_fallback_asks_for_one_byte(head: ResourceCrawl):

@@ -72,6 +72,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import re
 from collections import OrderedDict
 from typing import Any
 from urllib.parse import urlsplit
@@ -236,7 +237,10 @@ class ResourceFactsPipeline:
         try:
             found = await self._read(url)
             future.set_result(found)
-        except BaseException as exc:
+        except asyncio.CancelledError:
+            future.cancel()
+            raise
+        except Exception as exc:
             future.set_exception(exc)
             future.exception()  # retrieved: a waiter may not exist
             raise
@@ -267,10 +271,16 @@ class ResourceFactsPipeline:
         except FetchError as error:
             found["error"] = str(error)
             return found
+        body = _body(response)
+        empty = response.status == 416 and re.fullmatch(r"bytes \*/\d+", body.content_range or "")
+        if empty:
+            # Not even byte 0 exists: an empty file ("bytes */0"), read as a ranged answer.
+            response = response.replace(status=206)
         self._describe_answer(found, response)
+        if empty:
+            found["status"] = 416
         if found["error"]:
             return found
-        body = _body(response)
         if response.status == 206:
             total = (body.content_range or "").rpartition("/")[2]
             if total.isdigit():
