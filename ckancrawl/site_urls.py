@@ -117,3 +117,14 @@ def install_roots(url: str) -> list[str]:
             continue
         segments = []
     return list(dict.fromkeys(roots))
+
+
+def portal_root(url: str) -> str:
+    """The install root a portal URL names, normalised, without a locale prefix:
+    ``https://h/data/en/dataset/x`` -> ``https://h/data``."""
+    roots = install_roots(url)
+    chosen = roots[0]
+    last = urlsplit(chosen).path.rstrip("/").rsplit("/", 1)[-1]
+    if len(roots) > 1 and _LOCALE_SEGMENT.match(last):
+        chosen = roots[1]
+    return normalize_site_url(chosen)

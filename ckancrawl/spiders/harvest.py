@@ -68,7 +68,7 @@ from twisted.python.failure import Failure
 from ckancrawl.content_hash import content_hash
 from ckancrawl.failures import FetchError, describe_exception
 from ckancrawl.items import HarvestedDataset, HarvestRun
-from ckancrawl.site_urls import install_roots, normalize_site_url, usable_url
+from ckancrawl.site_urls import install_roots, portal_root, usable_url
 from ckancrawl.spiders.ckan_api import (
     ERROR_STATUSES,
     HOST_FAILURES,
@@ -107,7 +107,7 @@ def solr_time(moment: datetime) -> str:
 
 def portal_key(url: str) -> str:
     """A portal's stable identity: its install root as given, normalised."""
-    return normalize_site_url(install_roots(url)[0])
+    return portal_root(url)
 
 
 def read_portals_file(path: str) -> list[str]:
