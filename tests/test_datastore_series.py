@@ -153,19 +153,20 @@ def one_portal(tmp_path_factory):
     world.stop()
 
 
-def crawl_one(world, ckan_catalog, directory, **settings):
+def crawl_one(world, ckan_catalog, directory, run_timestamp=None, **settings):
     all_settings = {**world.scrapy_settings(), **catalog_settings(ckan_catalog, directory),
                     "CATALOG_URL": ckan_catalog.url, "CATALOG_SYNC_ENABLED": "False", "ITEM_PIPELINES": json.dumps(
                         {"ckancrawl.pipelines.datastore_series.DatastoreSeriesPipeline": 500}), **settings}
-    result = run_crawl("sites", directory, args={"url": world.portals[0].listed_url}, settings=all_settings,
-                       env={"CKAN_API_KEY": ckan_catalog.api_key})
+    args = {"url": world.portals[0].listed_url, **({"run_timestamp": run_timestamp} if run_timestamp else {})}
+    result = run_crawl("sites", directory, args=args, settings=all_settings, env={"CKAN_API_KEY": ckan_catalog.api_key})
     assert result.returncode == 0, result.log[-3000:]
     return result
 
 
 def test_rows_a_crawl_could_not_write_are_written_by_the_next(one_portal, ckan_catalog, tmp_path):
     dataset = unique("ds-later")
-    first = crawl_one(one_portal, ckan_catalog, tmp_path, DATASTORE_SITES_DATASET=dataset,
+    # Last week's run (two runs within one second would share their key).
+    first = crawl_one(one_portal, ckan_catalog, tmp_path, "2026-11-15T03:00:00Z", DATASTORE_SITES_DATASET=dataset,
                       DATASTORE_SERIES_CREATE="False")
     assert f"cannot write the sites time series to resource 'CKAN Sites Dynamic Metadata' of dataset '{dataset}'" \
         in first.log
