@@ -175,6 +175,15 @@ def test_pages_shrink_while_big_pages_fail_and_grow_back(start_world, tmp_path):
     assert any("rows=1000" in t and "%2Bid" in t for t in rows), "the page grew back after good pages"
 
 
+def test_a_page_past_the_download_size_limit_is_asked_again_smaller(start_world, tmp_path):
+    datasets = DatasetsSpec(count=1200, seed=13, notes_chars=2000)  # about 4 KB each
+    world = start_world([spec.dataset_portal(spec.AddressPool("127.31.7.1"), datasets)])
+    done = harvest(tmp_path, world, {"portal": world.portals[0].listed_url},
+                   DOWNLOAD_MAXSIZE=2 * 1024 * 1024, DOWNLOAD_WARNSIZE=0)
+    assert len(set(done.ids)) == 1200 and done.run["complete"] is True
+    assert done.run["page_shrinks"] >= 1 and done.run["method"] == "search"
+
+
 def test_a_lower_rows_maximum_is_paged_to_the_end(start_world, tmp_path):
     portal = portal_of("datasets_rows_max_100", "127.31.4.1")
     world = start_world([portal])

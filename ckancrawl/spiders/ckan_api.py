@@ -120,8 +120,9 @@ def solr_quoted(value: str) -> str:
 
 
 def is_overload(error: FetchError) -> bool:
-    """A failure that a smaller page may avoid: server errors, timeouts, cut answers."""
-    if error.kind in ("timeout", "connection lost", "truncated json"):
+    """A failure that a smaller page may avoid: server errors, timeouts, cut answers,
+    answers past DOWNLOAD_MAXSIZE."""
+    if error.kind in ("timeout", "connection lost", "truncated json", "too large"):
         return True
     return error.kind in ("http error", "ckan error") and (error.status or 0) >= 500
 

@@ -204,6 +204,10 @@ class HarvestSpider(CkanApiSpider):
     async def _harvest(
         self, portal: str, listed_url: str, home: Response | None, home_error: FetchError | None
     ) -> AsyncIterator[Any]:
+        if portal in self._yielded:
+            # A resumed job (JOBDIR) may hold the portal's request as well as start().
+            self.logger.info("%s is already being harvested by this run", portal)
+            return
         run = HarvestRun(portal=portal, run_timestamp=self.run_timestamp)
         self._yielded[portal] = self._processed[portal] = 0
         roots = (install_roots(home.url) if home is not None else []) + install_roots(listed_url)
