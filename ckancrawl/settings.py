@@ -89,6 +89,8 @@ DOWNLOADER_MIDDLEWARES = {
 ITEM_PIPELINES = {
     "ckancrawl.pipelines.mongo_keys.MongoKeysPipeline": 200,
     "ckancrawl.pipelines.mongodb.MongoPipeline": 300,
+    "ckancrawl.pipelines.catalog_sync.CatalogSyncPipeline": 400,
+    "ckancrawl.pipelines.datastore_series.DatastoreSeriesPipeline": 500,
 }
 #: Unset: items are not stored in MongoDB (feed exports still work).
 MONGODB_URI = os.environ.get("MONGODB_URI")
@@ -103,6 +105,41 @@ MONGODB_RETRY_BACKOFF = 1.0
 MONGODB_SERVER_SELECTION_TIMEOUT = 5.0
 #: Unwritten documents are kept here (JSONL) and written back when MongoDB answers.
 MONGODB_SPILL_DIR = os.environ.get("MONGODB_SPILL_DIR", "mongodb-spill")
+
+# -- Catalog writes (need CKAN_API_KEY in the environment; never a setting) -------------------
+#: Seconds per catalog answer; retries of timeouts, refused connections, 5xx and 429
+#: (first wait, doubled, capped, Retry-After honoured up to the cap).
+CATALOG_TIMEOUT = 30.0
+CATALOG_RETRY_TIMES = 3
+CATALOG_RETRY_BACKOFF = 1.0
+CATALOG_RETRY_BACKOFF_MAX = 30.0
+#: Catalog write calls in flight at once, per pipeline.
+CATALOG_MAX_CONCURRENT_WRITES = 2
+#: Seconds calls fail at once after the catalog stopped answering.
+CATALOG_DOWN_PAUSE = 60.0
+#: Patch each item's catalog dataset (package_patch of the changed fields only).
+CATALOG_SYNC_ENABLED = os.environ.get("CATALOG_SYNC_ENABLED", "").lower() in ("1", "true", "yes")
+#: Log the changes that would be written; write nothing.
+CATALOG_SYNC_DRY_RUN = False
+#: Datasets synced at once; datasets read with one package_search; seconds an item waits
+#: for others to share its read.
+CATALOG_SYNC_CONCURRENCY = 4
+CATALOG_SYNC_READ_BATCH = 50
+CATALOG_SYNC_READ_WAIT = 0.5
+#: Append each item to its datastore time series (datastore_upsert, method upsert).
+DATASTORE_SERIES_ENABLED = os.environ.get("DATASTORE_SERIES_ENABLED", "").lower() in ("1", "true", "yes")
+#: Create a missing series dataset, resource or table (in DATASTORE_SERIES_OWNER_ORG).
+DATASTORE_SERIES_CREATE = False
+DATASTORE_SERIES_OWNER_ORG = None
+DATASTORE_SITES_DATASET = "ckan-sites-metadata"
+DATASTORE_SITES_RESOURCE = "CKAN Sites Dynamic Metadata"
+DATASTORE_EXTENSIONS_DATASET = "ckan-extensions-metadata"
+DATASTORE_EXTENSIONS_RESOURCE = "CKAN Extensions Dynamic Metadata"
+#: Rows per datastore_upsert, and seconds between time-based writes.
+DATASTORE_BATCH_SIZE = 100
+DATASTORE_FLUSH_INTERVAL = 10.0
+#: Rows the catalog did not take wait here for the next run (or the replay command).
+DATASTORE_PENDING_DIR = os.environ.get("DATASTORE_PENDING_DIR", "datastore-pending")
 
 # -- Distributed crawls and rendering (add-ons; each does nothing until configured) ---------
 ADDONS = {
