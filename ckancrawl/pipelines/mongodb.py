@@ -172,6 +172,8 @@ class Pending:
 
     target: Target
     document: dict[str, Any]
+    #: BSON size of ``document``, once the writer has measured it.
+    size: int | None = field(default=None, compare=False)
 
     def to_json(self, error: str | None = None) -> str:
         line = {
@@ -632,6 +634,7 @@ def _split_encodable(
         except (InvalidDocument, TypeError, OverflowError) as exc:
             refused.append((pending, f"{type(exc).__name__}: {exc}"[:300]))
             continue
+        pending.size = size
         if size > MAX_BSON_SIZE and not keeps_large(pending):
             refused.append((pending, f"document of {size} bytes is over MongoDB's 16 MB"))
         else:

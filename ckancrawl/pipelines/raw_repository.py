@@ -144,7 +144,7 @@ class RawDatasetWrites:
                     outcome.count("raw_unchanged")
                     continue
                 history_ops.append(self._history_op(
-                    self._document(writer, new, old), old["harvested_at"], old.get("content_hash")))
+                    self._document(writer, new, old, pending.size), old["harvested_at"], old.get("content_hash")))
                 history_pendings.append(pending)
                 outcome.count("raw_older_to_history")
                 continue
@@ -164,7 +164,7 @@ class RawDatasetWrites:
             else:
                 outcome.count("raw_unchanged")
                 continue
-            document = self._document(writer, new, full.get(key))
+            document = self._document(writer, new, full.get(key), pending.size)
             if kind == "created":
                 # An insert: several times faster than an upsert on some servers. If
                 # another writer got there first, the unique index refuses it and the
@@ -208,8 +208,10 @@ class RawDatasetWrites:
         document["superseded_by"] = superseded_by
         return ReplaceOne({f: document.get(f) for f in HISTORY_KEY}, document, upsert=True)
 
-    def _document(self, writer: MongoWriter, new: dict[str, Any], old: dict[str, Any] | None) -> dict[str, Any]:
-        """The document to store for ``new``; oversized content goes to GridFS."""
+    def _document(self, writer: MongoWriter, new: dict[str, Any], old: dict[str, Any] | None,
+                  size: int | None) -> dict[str, Any]:
+        """The document to store for ``new`` (``size``: its BSON size, if measured);
+        oversized content goes to GridFS."""
         document = dict(new)
         document["facts_hash"] = facts_hash(new)
         document["first_harvested_at"] = (old or {}).get("first_harvested_at") or (old or {}).get(
@@ -217,7 +219,8 @@ class RawDatasetWrites:
         document["deleted"] = False
         document["deleted_at"] = None
         document["stored_in"] = None
-        if len(bson.encode(document)) > DOCUMENT_LIMIT:
+        # The added fields are a few hundred bytes: measure again only near the limit.
+        if (size is None or size > DOCUMENT_LIMIT - 4096) and len(bson.encode(document)) > DOCUMENT_LIMIT:
             document = self._to_gridfs(writer, document)
         return document
 
