@@ -62,6 +62,7 @@ class SiteSnapshot:
     site_type: str | None = None
     #: ISO 3166-1 alpha-2 code from the country-code TLD ("EU" for .eu).
     country: str | None = None
+    country_name: str | None = None
     #: The place that was geocoded (the catalog's location, else the country) and its
     #: coordinates; None unless GEOCODER_URL is set and the place was found.
     location: str | None = None

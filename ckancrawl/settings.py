@@ -85,8 +85,34 @@ DOWNLOADER_MIDDLEWARES = {
     "ckancrawl.middlewares.retry.BackoffRetryMiddleware": 550,
 }
 
+# -- Resource facts (harvest: format, size and MD5 of each resource) -------------------------
+#: Resource downloads stream through this handler (MD5 in constant memory, address checks
+#: on every hop); every other request passes to Scrapy's own HTTP handler unchanged.
+DOWNLOAD_HANDLERS = {
+    "http": "ckancrawl.resources.download_handler.ResourceDownloadHandler",
+    "https": "ckancrawl.resources.download_handler.ResourceDownloadHandler",
+}
+#: "none" (URL and declared format only), "head" (HEAD, else a 1-byte ranged GET) or
+#: "full" (download, count and MD5).
+RESOURCE_FACTS = os.environ.get("RESOURCE_FACTS", "head")
+#: Largest body hashed; nothing is read past it.
+RESOURCE_MAX_BYTES = 1024**3
+#: Resource downloads in flight in all, and per host (slots "resource:<host>", apart
+#: from the metadata crawl's).
+RESOURCE_CONCURRENCY = 8
+RESOURCE_CONCURRENCY_PER_HOST = 2
+#: Seconds for the status line and for each silence in a body; total seconds per body.
+RESOURCE_TIMEOUT = 30
+RESOURCE_MAX_SECONDS = 1800
+#: Resource URLs on loopback, private, link-local, multicast or metadata addresses are
+#: refused; True (or a list of networks) allows them, for tests.
+RESOURCE_ALLOW_PRIVATE = False
+#: Hash bodies over 1 MiB in their own thread (off the event loop).
+RESOURCE_HASH_IN_THREAD = True
+
 # -- Storage --------------------------------------------------------------------------------
 ITEM_PIPELINES = {
+    "ckancrawl.pipelines.resource_facts.ResourceFactsPipeline": 100,
     "ckancrawl.pipelines.mongo_keys.MongoKeysPipeline": 200,
     "ckancrawl.pipelines.mongodb.MongoPipeline": 300,
     "ckancrawl.pipelines.catalog_sync.CatalogSyncPipeline": 400,
@@ -121,6 +147,9 @@ CATALOG_DOWN_PAUSE = 60.0
 CATALOG_SYNC_ENABLED = os.environ.get("CATALOG_SYNC_ENABLED", "").lower() in ("1", "true", "yes")
 #: Log the changes that would be written; write nothing.
 CATALOG_SYNC_DRY_RUN = False
+#: Site profile fields (site_type, location, latitude, longitude, language, notes) are
+#: guesses: written only where the catalog has no value, unless this is true.
+CATALOG_PROFILE_OVERWRITE = False
 #: Datasets synced at once; datasets read with one package_search; seconds an item waits
 #: for others to share its read.
 CATALOG_SYNC_CONCURRENCY = 4

@@ -27,17 +27,8 @@ import re
 from typing import Any
 from urllib.parse import urlsplit
 
-#: ISO 3166-1 alpha-2 codes; a two-letter TLD among them names the site's country.
-ISO_COUNTRIES = frozenset(
-    """ad ae af ag ai al am ao aq ar as at au aw ax az ba bb bd be bf bg bh bi bj bl bm bn bo bq br
-    bs bt bv bw by bz ca cc cd cf cg ch ci ck cl cm cn co cr cu cv cw cx cy cz de dj dk dm do dz ec
-    ee eg eh er es et fi fj fk fm fo fr ga gb gd ge gf gg gh gi gl gm gn gp gq gr gs gt gu gw gy hk
-    hm hn hr ht hu id ie il im in io iq ir is it je jm jo jp ke kg kh ki km kn kp kr kw ky kz la lb
-    lc li lk lr ls lt lu lv ly ma mc md me mf mg mh mk ml mm mn mo mp mq mr ms mt mu mv mw mx my mz
-    na nc ne nf ng ni nl no np nr nu nz om pa pe pf pg ph pk pl pm pn pr ps pt pw py qa re ro rs ru
-    rw sa sb sc sd se sg sh si sj sk sl sm sn so sr ss st sv sx sy sz tc td tf tg th tj tk tl tm tn
-    to tr tt tv tz ua ug um us uy uz va vc ve vg vi vn vu wf ws ye yt za zm zw""".split()
-)
+import pycountry
+
 #: ccTLDs that differ from the ISO code or name no country.
 CCTLD_EXCEPTIONS: dict[str, str | None] = {"uk": "GB", "eu": "EU", "su": None}
 #: Country TLDs mostly rented as brands: read as a country only under a registry's own
@@ -79,7 +70,17 @@ def country_of(url: str) -> str | None:
         return None
     if tld in CCTLD_EXCEPTIONS:
         return CCTLD_EXCEPTIONS[tld]
-    return tld.upper() if tld in ISO_COUNTRIES else None
+    return tld.upper() if len(tld) == 2 and pycountry.countries.get(alpha_2=tld.upper()) else None
+
+
+def country_name(code: str | None) -> str | None:
+    """The English name of an ISO 3166-1 alpha-2 code ("European Union" for EU)."""
+    if not code:
+        return None
+    if code == "EU":
+        return "European Union"
+    country = pycountry.countries.get(alpha_2=code)
+    return getattr(country, "common_name", None) or getattr(country, "name", None)
 
 
 def site_type_of(url: str) -> str:

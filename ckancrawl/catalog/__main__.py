@@ -112,7 +112,8 @@ def _replay(args: Any, settings: Any, client: CatalogClient, series: Any) -> int
 def _sync(args: Any, settings: Any, client: CatalogClient, series: Any) -> int:
     database = _mongo(settings)
     try:
-        outcomes = sync_latest(DatasetSync(client, dry_run=args.dry_run), series,
+        outcomes = sync_latest(DatasetSync(client, dry_run=args.dry_run,
+                                             overwrite_profile=settings.getbool("CATALOG_PROFILE_OVERWRITE", False)), series,
                                database[f"{series.name}_latest"], settings.getint("CATALOG_SYNC_CONCURRENCY", 4),
                                settings.getint("CATALOG_SYNC_READ_BATCH", 50))
     finally:

@@ -123,6 +123,11 @@ class CatalogField:
     kind: Kind
     #: The item field it comes from; default: the same name.
     source: str | None = None
+    #: A guess rather than a measurement (site profiles): written only where the catalog
+    #: has no value, unless CATALOG_PROFILE_OVERWRITE says to overwrite.
+    fill_only: bool = False
+    #: The values the catalog accepts (a scheming choice list); others are not written.
+    allowed: frozenset[str] | None = None
 
     @property
     def item_field(self) -> str:
@@ -163,9 +168,13 @@ class CatalogField:
         return str(value)
 
 
-def _fields(*declared: tuple[str, Kind] | tuple[str, Kind, str]) -> dict[str, CatalogField]:
-    made = [CatalogField(*spec) for spec in declared]
+def _fields(*declared: tuple[str, Kind] | tuple[str, Kind, str] | CatalogField) -> dict[str, CatalogField]:
+    made = [spec if isinstance(spec, CatalogField) else CatalogField(*spec) for spec in declared]
     return {field.name: field for field in made}
+
+
+#: The catalog's site_type choices (DESIGN.md); "Healthcare" is measured but has none.
+CATALOG_SITE_TYPES = frozenset({"Commercial", "Educational", "Government", "Non_profit", "Research", "Unknown"})
 
 
 #: ``site`` datasets: what the sites spider measures.
@@ -175,6 +184,13 @@ SITE_FIELDS = _fields(
     ("num_groups", Kind.INTEGER),
     ("ckan_version", Kind.TEXT),
     ("extensions", Kind.TEXT_SET),
+    # The site profile: filled in where the catalog is empty.
+    CatalogField("site_type", Kind.TEXT, fill_only=True, allowed=CATALOG_SITE_TYPES),
+    CatalogField("location", Kind.TEXT, "country_name", fill_only=True),
+    CatalogField("latitude", Kind.TEXT, fill_only=True),
+    CatalogField("longitude", Kind.TEXT, fill_only=True),
+    CatalogField("language", Kind.TEXT, fill_only=True),
+    CatalogField("notes", Kind.TEXT, "home_description", fill_only=True),
 )
 
 #: ``extension`` datasets: the GitHub metrics (ExtensionSnapshot uses the schema's names).
@@ -213,6 +229,8 @@ def known_values(snapshot: Mapping[str, Any], fields: Mapping[str, CatalogField]
     known = {}
     for field in fields.values():
         value = snapshot.get(field.item_field)
+        if field.allowed is not None and value not in field.allowed:
+            continue
         if field.meaning(value) is not None:
             known[field.name] = value
     return known

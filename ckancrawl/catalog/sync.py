@@ -64,9 +64,10 @@ def describe_changes(changes: Mapping[str, tuple[Any, Any]]) -> str:
 class DatasetSync:
     """Sync catalog datasets through a CatalogClient; blocking, thread-safe."""
 
-    def __init__(self, client: CatalogClient, *, dry_run: bool = False):
+    def __init__(self, client: CatalogClient, *, dry_run: bool = False, overwrite_profile: bool = False):
         self.client = client
         self.dry_run = dry_run
+        self.overwrite_profile = overwrite_profile
 
     def changes(self, dataset: Mapping[str, Any], known: Mapping[str, Any],
                 fields: Mapping[str, CatalogField]) -> dict[str, tuple[Any, Any]]:
@@ -74,6 +75,8 @@ class DatasetSync:
         changed = {}
         for name, value in known.items():
             spec = fields[name]
+            if spec.fill_only and not self.overwrite_profile and spec.meaning(dataset.get(name)) is not None:
+                continue  # people's curated value stands
             if not spec.same(dataset.get(name), value):
                 changed[name] = (dataset.get(name), spec.to_catalog(value))
         return changed

@@ -24,6 +24,9 @@ stats.
 Settings (defaults in brackets):
 - CATALOG_SYNC_ENABLED [False]: turn the pipeline on.
 - CATALOG_SYNC_DRY_RUN [False]: log what would be written; write nothing.
+- CATALOG_PROFILE_OVERWRITE [False]: site profile fields (site_type, location,
+  latitude, longitude, language, notes) are written only where the catalog has none;
+  true overwrites them too.
 - CATALOG_SYNC_CONCURRENCY [4]: datasets synced at once (threads).
 - CATALOG_SYNC_READ_BATCH [50]: datasets read with one package_search (1: one
   package_show per dataset).
@@ -84,7 +87,10 @@ class CatalogSyncPipeline:
     async def open_spider(self) -> None:
         url = catalog_url(self.crawler)
         self.client = CatalogClient.from_settings(self.crawler.settings, url, self._api_key)
-        self.sync = DatasetSync(self.client, dry_run=self.dry_run)
+        self.sync = DatasetSync(
+            self.client, dry_run=self.dry_run,
+            overwrite_profile=self.crawler.settings.getbool("CATALOG_PROFILE_OVERWRITE", False),
+        )
         self._executor = ThreadPoolExecutor(max_workers=self.concurrency, thread_name_prefix="catalog-sync")
         if self.read_batch > 1:
             self._reads = _BatchedReads(self.sync, self._executor, self.read_batch, self.read_wait, self.stats)

@@ -39,6 +39,8 @@ from ckancrawl.rendering.backends import RenderOptions
 from ckancrawl.rendering.errors import BrowserSSLError, RenderingConfigError, RenderingError
 
 HANDLER = "scrapy_playwright.handler.ScrapyPlaywrightDownloadHandler"
+#: The project's handler for http(s) (resource downloads); it chains to HANDLER.
+RESOURCE_HANDLER = "ckancrawl.resources.download_handler.ResourceDownloadHandler"
 DEFAULT_CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_FLAGS = [
     "--no-sandbox", "--headless", "--disable-gpu", "--disable-background-networking",
@@ -99,16 +101,21 @@ class PlaywrightBackend:
                 "RENDERING_BACKEND=playwright needs scrapy-playwright: pip install scrapy-playwright==0.0.48"
             ) from None
         handlers = settings.getdict("DOWNLOAD_HANDLERS")
-        for scheme in ("http", "https"):
-            current = handlers.get(scheme)
-            if current not in (None, HANDLER):
-                raise RenderingConfigError(
-                    f"RENDERING_BACKEND=playwright needs scrapy-playwright's download handler for {scheme}, "
-                    f"but DOWNLOAD_HANDLERS gives {current!r}"
-                )
-            handlers[scheme] = HANDLER
-        priority = max(settings.getpriority("DOWNLOAD_HANDLERS") or 0, get_settings_priority("addon"))
-        settings.set("DOWNLOAD_HANDLERS", handlers, priority)
+        if all(handlers.get(scheme) == RESOURCE_HANDLER for scheme in ("http", "https")):
+            # The resource handler streams resource downloads itself and passes every
+            # other request on to the handler it is given: the two chain.
+            settings.set("RESOURCE_NEXT_HANDLER", HANDLER, get_settings_priority("addon"))
+        else:
+            for scheme in ("http", "https"):
+                current = handlers.get(scheme)
+                if current not in (None, HANDLER):
+                    raise RenderingConfigError(
+                        f"RENDERING_BACKEND=playwright needs scrapy-playwright's download handler for {scheme}, "
+                        f"but DOWNLOAD_HANDLERS gives {current!r}"
+                    )
+                handlers[scheme] = HANDLER
+            priority = max(settings.getpriority("DOWNLOAD_HANDLERS") or 0, get_settings_priority("addon"))
+            settings.set("DOWNLOAD_HANDLERS", handlers, priority)
         options = RenderOptions.from_settings(settings)
         logging.getLogger("scrapy-playwright").addFilter(_QUIET)
         for name, value in {

@@ -56,8 +56,9 @@ from scrapy.exceptions import (
     UnsupportedURLSchemeError,
 )
 from scrapy.http import Headers, Request, Response
-from scrapy.utils.defer import maybe_deferred_to_future
+from scrapy.utils.defer import ensure_awaitable, maybe_deferred_to_future
 from scrapy.utils.httpobj import urlparse_cached
+from scrapy.utils.misc import build_from_crawler, load_object
 from scrapy.utils.python import to_bytes
 from twisted.internet import defer, error as twisted_error
 from twisted.internet.endpoints import TCP4ClientEndpoint, TCP6ClientEndpoint, wrapClientTLS
@@ -105,10 +106,16 @@ class ResourceDownloadHandler(HTTP11DownloadHandler):
         self._hash_in_thread = settings.getbool("RESOURCE_HASH_IN_THREAD", True)
         bind = settings.get("DOWNLOAD_BIND_ADDRESS")
         self._resource_bind = (bind, 0) if isinstance(bind, str) else bind
+        # Another handler that wants http(s) too (the rendering backend's) gets every
+        # request that is not a resource download: handlers chain instead of competing.
+        next_handler = settings.get("RESOURCE_NEXT_HANDLER")
+        self._next = build_from_crawler(load_object(next_handler), crawler) if next_handler else None
 
     async def download_request(self, request: Request) -> Response:
         fetch = request.meta.get(FETCH_META)
         if fetch is None:
+            if self._next is not None:
+                return await ensure_awaitable(self._next.download_request(request))
             return await super().download_request(request)
         return await self._download_resource(request, fetch)
 
@@ -117,6 +124,8 @@ class ResourceDownloadHandler(HTTP11DownloadHandler):
 
     async def close(self) -> None:
         await super().close()
+        if self._next is not None:
+            await ensure_awaitable(self._next.close())
         closing = self._resource_pool.closeCachedConnections()
         timer = self._reactor.callLater(self._disconnect_timeout, closing.callback, None)
         try:

@@ -27,7 +27,7 @@ from ckancrawl.failures import FetchError, describe_exception
 from ckancrawl.geocoder import Geocoder
 from ckancrawl.items import SiteSnapshot
 from ckancrawl.rendering import render_if_needed
-from ckancrawl.site_profile import country_of, page_facts, site_type_of
+from ckancrawl.site_profile import country_name, country_of, page_facts, site_type_of
 from ckancrawl.site_urls import install_roots, normalize_site_url, site_url_from_dataset, usable_url
 from ckancrawl.spiders.catalog import CatalogSpider
 from ckancrawl.spiders.ckan_api import (
@@ -203,6 +203,7 @@ class SitesSpider(CatalogSpider):
         where = snapshot.home_url or target.listed_url or ""
         snapshot.site_type = site_type_of(where)
         snapshot.country = country_of(where)
+        snapshot.country_name = country_name(snapshot.country)
         if self.geocoder is None:
             return
         if target.catalog_location:
