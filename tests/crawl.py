@@ -27,6 +27,9 @@ TEST_SETTINGS = {
     "JOB_SUMMARY_EXIT_CODE": "0",
 }
 
+#: Environment of every test crawl.
+TEST_ENV: dict[str, str] = {}
+
 
 @dataclass
 class CrawlResult:
@@ -47,15 +50,15 @@ class CrawlResult:
         return None
 
 
-def run_crawl(
+def crawl_command(
     spider: str,
     tmp_path: Path,
     args: Mapping[str, str] | None = None,
     settings: Mapping[str, Any] | None = None,
     env: Mapping[str, str] | None = None,
     feed: bool = True,
-    timeout: float = 240,
-) -> CrawlResult:
+) -> tuple[list[str], dict[str, str], Path]:
+    """The command line, environment and feed path of a test crawl."""
     command = [*SCRAPY, "crawl", spider]
     for key, value in (args or {}).items():
         command += ["-a", f"{key}={value}"]
@@ -65,12 +68,48 @@ def run_crawl(
     if feed:
         command += ["-O", str(feed_path)]
     child_env = {k: v for k, v in os.environ.items() if k not in ("MONGODB_URI", "CKAN_API_KEY", "GITHUB_TOKEN")}
+    child_env.update(TEST_ENV)
     child_env.update(env or {})
+    return command, child_env, feed_path
+
+
+def read_feed(feed_path: Path) -> list[dict[str, Any]]:
+    if not feed_path.exists():
+        return []
+    return [json.loads(line) for line in feed_path.read_text(encoding="utf-8").splitlines() if line.strip()]
+
+
+def start_crawl(
+    spider: str,
+    tmp_path: Path,
+    args: Mapping[str, str] | None = None,
+    settings: Mapping[str, Any] | None = None,
+    env: Mapping[str, str] | None = None,
+    log_path: Path | None = None,
+) -> subprocess.Popen:
+    """A crawl in the background (for tests that kill it); its log goes to ``log_path``."""
+    command, child_env, _ = crawl_command(spider, tmp_path, args, settings, env, feed=False)
+    log = open(log_path or tmp_path / f"{spider}-background.log", "ab")
+    try:
+        return subprocess.Popen(command, cwd=PROJECT_ROOT, env=child_env, stdout=log, stderr=subprocess.STDOUT,
+                                stdin=subprocess.DEVNULL)
+    finally:
+        log.close()
+
+
+def run_crawl(
+    spider: str,
+    tmp_path: Path,
+    args: Mapping[str, str] | None = None,
+    settings: Mapping[str, Any] | None = None,
+    env: Mapping[str, str] | None = None,
+    feed: bool = True,
+    timeout: float = 240,
+) -> CrawlResult:
+    command, child_env, feed_path = crawl_command(spider, tmp_path, args, settings, env, feed)
     done = subprocess.run(
         command, cwd=PROJECT_ROOT, env=child_env, capture_output=True, text=True, timeout=timeout,
         stdin=subprocess.DEVNULL,
     )
-    items = []
-    if feed and feed_path.exists():
-        items = [json.loads(line) for line in feed_path.read_text(encoding="utf-8").splitlines() if line.strip()]
+    items = read_feed(feed_path) if feed else []
     return CrawlResult(done.returncode, done.stderr + done.stdout, items, feed_path if feed else None)

@@ -49,7 +49,7 @@ class WorkerRegistry:
         self._beating: asyncio.Task[None] | None = None
         # Read before any component touches the property (FeedExporter reads every
         # spider attribute at open), which would fill in "now".
-        self._explicit_timestamp = getattr(crawler.spider, "_run_timestamp", None)
+        self._explicit_timestamp = getattr(crawler.spider, "given_run_timestamp", None)
         crawler.signals.connect(self.spider_opened, signal=signals.spider_opened)
         crawler.signals.connect(self.spider_idle, signal=signals.spider_idle)
         crawler.signals.connect(self.spider_closed, signal=signals.spider_closed)

@@ -25,6 +25,7 @@ import scrapy
 from scrapy.http import Response
 
 from ckancrawl.failures import FetchError, decode_json, describe_exception, response_error
+from ckancrawl.run_state import RunState
 
 #: Error statuses reach the spider (after retries) so their reasons can be recorded;
 #: 3xx stay out of this list so that redirects are still followed.
@@ -187,18 +188,52 @@ class CkanApiSpider(scrapy.Spider):
                 f"run_timestamp={run_timestamp!r} is not an ISO 8601 UTC time such as 2026-11-22T03:00:00Z"
             )
         self._run_timestamp = run_timestamp
+        #: The timestamp this run was told to use (argument, or the job directory's on
+        #: resume); None when it picked its own.
+        self.given_run_timestamp = run_timestamp
 
     @property
     def run_timestamp(self) -> str:
-        """One timestamp per run; a resumed run (JOBDIR) keeps the one it started with."""
+        """One timestamp per run; a resumed run (JOBDIR) keeps the one it started with.
+
+        Scrapy saves the spider state only when the spider closes, which a killed
+        process never does; so the timestamp is also written to ``JOBDIR/run_timestamp``
+        (see :mod:`ckancrawl.run_state`) the first time it is asked for.
+        """
         if self._run_timestamp is None:
             state = getattr(self, "state", None)
             stored = state.get("run_timestamp") if isinstance(state, dict) else None
-            self._run_timestamp = stored or utc_now_iso()
+            self._run_timestamp = self._job.stored_timestamp() or stored or utc_now_iso()
+        self._job.keep_timestamp(self._run_timestamp)
         state = getattr(self, "state", None)
         if isinstance(state, dict):
             state["run_timestamp"] = self._run_timestamp
         return self._run_timestamp
+
+    @property
+    def _job(self) -> RunState:
+        job = self.__dict__.get("_run_state")
+        if job is None:
+            crawler = getattr(self, "crawler", None)
+            job = self.__dict__["_run_state"] = RunState(crawler.settings.get("JOBDIR") if crawler else None)
+        return job
+
+    @property
+    def resumed(self) -> bool:
+        """True when this process continues a job that an earlier process started."""
+        return self._job.resumed
+
+    @classmethod
+    def from_crawler(cls, crawler: Any, *args: Any, **kwargs: Any) -> CkanApiSpider:
+        spider = super().from_crawler(crawler, *args, **kwargs)
+        # Fixed (and kept in JOBDIR) before any request: a run killed at any later
+        # moment resumes with this timestamp; an unwritable JOBDIR fails here.
+        spider.given_run_timestamp = spider.given_run_timestamp or spider._job.stored_timestamp()
+        spider.run_timestamp
+        if spider.resumed:
+            spider.logger.info("Resuming the run of %s from the job directory %s",
+                               spider.run_timestamp, crawler.settings.get("JOBDIR"))
+        return spider
 
     # -- fetching ------------------------------------------------------------------
 

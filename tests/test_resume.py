@@ -1,0 +1,159 @@
+"""A crawl killed with ``kill -9`` and resumed stores exactly what an uninterrupted run
+of the same world stores: every entity once, the same values, the same run timestamp.
+
+The crawls are real ``scrapy crawl`` processes with a JOBDIR (as ``./scripts/crawl
+--resume`` runs them), writing to a real MongoDB-wire server; the world's portals
+answer slowly enough, and the crawl is narrow enough, that a kill lands during
+discovery, mid-probing and between the batches of the MongoDB writer.
+"""
+from __future__ import annotations
+
+import signal
+import time
+import uuid
+from pathlib import Path
+from typing import Any, Callable
+
+import pytest
+
+from tests.crawl import run_crawl, start_crawl
+from tests.world import spec
+
+SITES = 24
+#: Fields that say when or how fast, not what was measured.
+VOLATILE = {"_id", "run_timestamp"}
+
+
+@pytest.fixture(scope="module")
+def slow_world(tmp_path_factory):
+    from tests.world.launcher import start_world
+
+    pool = spec.AddressPool("127.14.0.1")
+    portals = [spec.ckan_portal(pool, latency_ms=120, num_datasets=10 + i, num_organizations=2 + i % 5,
+                                name=f"slow{i:02d}") for i in range(SITES)]
+    world = start_world(portals, tmp_path_factory.mktemp("resume-world"))
+    try:
+        yield world
+    finally:
+        world.stop()
+
+
+def crawl_settings(world: Any, database: str, tmp: Path, **extra: str) -> dict[str, str]:
+    return {
+        **world.scrapy_settings(),
+        "MONGODB_DATABASE": database,
+        "MONGODB_SPILL_DIR": str(tmp / "spill"),
+        # Narrow and slow, so that a kill lands in the middle of the work.
+        "CONCURRENT_REQUESTS": "3",
+        "AUTOTHROTTLE_ENABLED": "False",
+        "MONGODB_BATCH_SIZE": "4",
+        "MONGODB_FLUSH_INTERVAL": "0.5",
+        **extra,
+    }
+
+
+def stored(mongodb_server: Any, database: str, collection: str) -> list[dict[str, Any]]:
+    with mongodb_server.client() as client:
+        return list(client[database][collection].find())
+
+
+def wait_until(condition: Callable[[], bool], process: Any, timeout: float = 60) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert process.poll() is None, "the crawl ended before the kill point"
+        assert time.monotonic() < deadline, "the kill point was never reached"
+        time.sleep(0.05)
+
+
+def comparable(docs: list[dict[str, Any]], key: str) -> dict[str, dict[str, Any]]:
+    return {doc[key]: {k: v for k, v in doc.items() if k not in VOLATILE} for doc in docs}
+
+
+@pytest.fixture(scope="module")
+def uninterrupted(slow_world, mongodb_server, tmp_path_factory):
+    tmp = tmp_path_factory.mktemp("uninterrupted")
+    database = f"resume_ref_{uuid.uuid4().hex[:8]}"
+    urls = slow_world.write_urls_file(tmp / "urls.txt")
+    started = time.monotonic()
+    result = run_crawl("sites", tmp, args={"urls": str(urls)}, settings=crawl_settings(slow_world, database, tmp),
+                       env={"MONGODB_URI": mongodb_server.uri}, feed=False)
+    assert result.returncode == 0, result.log[-3000:]
+    return stored(mongodb_server, database, "sites"), time.monotonic() - started
+
+
+def test_sites_killed_three_times_store_what_one_run_stores(slow_world, mongodb_server, uninterrupted, tmp_path):
+    reference, _ = uninterrupted
+    database = f"resume_{uuid.uuid4().hex[:8]}"
+    urls = slow_world.write_urls_file(tmp_path / "urls.txt")
+    settings = crawl_settings(slow_world, database, tmp_path, JOBDIR=str(tmp_path / "job"))
+    env = {"MONGODB_URI": mongodb_server.uri}
+
+    def count() -> int:
+        return len(stored(mongodb_server, database, "sites"))
+
+    slow_world.reset()
+    kill_points = [
+        ("discovery", lambda: slow_world.stats().get("requests", 0) > 0),
+        ("mid-probing", lambda: count() >= 5),
+        ("mid-batch", lambda: count() >= 14),
+    ]
+    for name, reached in kill_points:
+        process = start_crawl("sites", tmp_path, args={"urls": str(urls)}, settings=settings, env=env,
+                              log_path=tmp_path / f"killed-at-{name}.log")
+        try:
+            wait_until(reached, process)
+        finally:
+            process.send_signal(signal.SIGKILL)
+            process.wait()
+    assert count() < SITES
+    result = run_crawl("sites", tmp_path, args={"urls": str(urls)}, settings=settings, env=env, feed=False)
+    assert result.returncode == 0, result.log[-3000:]
+    assert "Resuming the run of" in result.log
+
+    docs = stored(mongodb_server, database, "sites")
+    assert len(docs) == len({doc["site"] for doc in docs}) == SITES  # nothing twice, nothing missing
+    assert len({doc["run_timestamp"] for doc in docs}) == 1
+    assert (tmp_path / "job" / "run_timestamp").read_text().strip() == docs[0]["run_timestamp"]
+    assert comparable(docs, "site") == comparable(reference, "site")
+    latest = stored(mongodb_server, database, "sites_latest")
+    assert sorted(doc["site"] for doc in latest) == sorted(doc["site"] for doc in docs)
+
+
+def test_scripts_crawl_resume_keeps_the_run_timestamp(slow_world, mongodb_server, tmp_path):
+    import os
+    import subprocess
+
+    from tests.crawl import PROJECT_ROOT, TEST_ENV
+
+    database = f"resume_script_{uuid.uuid4().hex[:8]}"
+    portal = slow_world.portals[0]
+    env = {**os.environ, **TEST_ENV, "MONGODB_URI": mongodb_server.uri, "CKANCRAWL_SERVICES_DIR": str(tmp_path)}
+
+    def crawl(*extra: str) -> subprocess.CompletedProcess:
+        return subprocess.run(
+            [str(PROJECT_ROOT / "scripts" / "crawl"), "sites", *extra, "-a", f"url={portal.listed_url}",
+             "-s", f"MONGODB_DATABASE={database}", "-s", "LOG_LEVEL=INFO", "-s", "JOB_SUMMARY_EXIT_CODE=0"],
+            cwd=tmp_path, env=env, capture_output=True, text=True, timeout=120, stdin=subprocess.DEVNULL)
+
+    first = crawl()
+    assert first.returncode == 0, first.stderr[-3000:]
+    stamp = (tmp_path / "jobs" / "sites" / "run_timestamp").read_text().strip()
+    time.sleep(1.1)  # a new run would get another second
+    again = crawl("--resume")
+    assert again.returncode == 0, again.stderr[-3000:]
+    assert f"Resuming the sites run of {stamp}" in again.stdout
+    docs = stored(mongodb_server, database, "sites")
+    assert [doc["run_timestamp"] for doc in docs] == [stamp]
+
+
+def test_an_unwritable_job_directory_stops_the_crawl_before_any_request(slow_world, tmp_path):
+    # A path under a regular file cannot be written, even by root (chmod would not do).
+    blocker = tmp_path / "not-a-directory"
+    blocker.write_text("")
+    slow_world.reset()
+    result = run_crawl("sites", tmp_path, args={"url": slow_world.portals[0].listed_url},
+                       settings={**slow_world.scrapy_settings(), "JOBDIR": str(blocker / "job")})
+    assert result.returncode != 0
+    assert f"cannot write the run timestamp to the job directory {blocker / 'job'}" in result.log
+    assert slow_world.stats().get("requests", 0) == 0
+    assert result.items == []
