@@ -157,3 +157,75 @@ def test_an_unwritable_job_directory_stops_the_crawl_before_any_request(slow_wor
     assert f"cannot write the run timestamp to the job directory {blocker / 'job'}" in result.log
     assert slow_world.stats().get("requests", 0) == 0
     assert result.items == []
+
+
+# -- harvest ------------------------------------------------------------------------------
+
+HARVEST_DATASETS = 240
+#: Fields of the raw repository that hold the run's timestamp, or the clock at its end.
+RUN_FIELDS = VOLATILE | {"harvested_at", "first_harvested_at", "finished_at"}
+
+
+@pytest.fixture(scope="module")
+def harvest_world(tmp_path_factory):
+    from tests.world.datasets import DatasetsSpec
+    from tests.world.launcher import start_world
+
+    pool = spec.AddressPool("127.14.1.1")
+    portals = [spec.dataset_portal(pool, DatasetsSpec(count=HARVEST_DATASETS, seed=7), name="harvested",
+                                   latency_ms=60)]
+    world = start_world(portals, tmp_path_factory.mktemp("resume-harvest-world"))
+    try:
+        yield world
+    finally:
+        world.stop()
+
+
+def harvest(world: Any, mongodb_server: Any, tmp: Path, database: str, background: bool = False, **extra: str):
+    settings = {**crawl_settings(world, database, tmp, **extra), "HARVEST_PAGE_SIZE": "20", "MONGODB_BATCH_SIZE": "7"}
+    args = {"portal": world.portals[0].listed_url, "since": "all"}
+    env = {"MONGODB_URI": mongodb_server.uri}
+    if background:
+        return start_crawl("harvest", tmp, args=args, settings=settings, env=env,
+                           log_path=tmp / f"harvest-{time.monotonic_ns()}.log")
+    return run_crawl("harvest", tmp, args=args, settings=settings, env=env, feed=False)
+
+
+def repository(mongodb_server: Any, database: str) -> dict[str, Any]:
+    def strip(doc: dict[str, Any]) -> dict[str, Any]:
+        return {k: v for k, v in doc.items() if k not in RUN_FIELDS}
+
+    return {
+        "datasets": {doc["dataset_id"]: strip(doc) for doc in stored(mongodb_server, database, "raw_datasets")},
+        "history": len(stored(mongodb_server, database, "raw_datasets_history")),
+        "runs": [strip(doc) for doc in stored(mongodb_server, database, "harvest_runs")],
+    }
+
+
+def test_harvest_killed_twice_stores_what_one_run_stores(harvest_world, mongodb_server, tmp_path):
+    reference_db = f"resume_harvest_ref_{uuid.uuid4().hex[:8]}"
+    reference = harvest(harvest_world, mongodb_server, tmp_path, reference_db)
+    assert reference.returncode == 0, reference.log[-3000:]
+
+    database = f"resume_harvest_{uuid.uuid4().hex[:8]}"
+    job = {"JOBDIR": str(tmp_path / "job")}
+    for at_least in (30, 120):
+        process = harvest(harvest_world, mongodb_server, tmp_path, database, background=True, **job)
+        try:
+            wait_until(lambda: len(stored(mongodb_server, database, "raw_datasets")) >= at_least, process)
+        finally:
+            process.send_signal(signal.SIGKILL)
+            process.wait()
+    assert len(stored(mongodb_server, database, "raw_datasets")) < HARVEST_DATASETS
+    resumed = harvest(harvest_world, mongodb_server, tmp_path, database, **job)
+    assert resumed.returncode == 0, resumed.log[-3000:]
+
+    docs = stored(mongodb_server, database, "raw_datasets")
+    assert len(docs) == len({doc["dataset_id"] for doc in docs}) == HARVEST_DATASETS
+    stamp = (tmp_path / "job" / "run_timestamp").read_text().strip()
+    assert {doc["harvested_at"] for doc in docs} == {doc["first_harvested_at"] for doc in docs} == {stamp}
+    assert [run["run_timestamp"] for run in stored(mongodb_server, database, "harvest_runs")] == [stamp]
+    got, want = repository(mongodb_server, database), repository(mongodb_server, reference_db)
+    run_diff = {k: (v, want["runs"][0].get(k)) for k, v in got["runs"][0].items() if want["runs"][0].get(k) != v}
+    assert run_diff == {}
+    assert got == want
