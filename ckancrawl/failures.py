@@ -71,12 +71,19 @@ class FetchError(Exception):
         return f"{self.kind}: {self.detail}"
 
 
+class BlockedAddressRequest(IgnoreRequest):
+    """A request refused because its host is not a public address
+    (ckancrawl/middlewares/address_guard.py); the message says which and why."""
+
+
 def describe_exception(exc: BaseException | Failure, timeout: float | None = None) -> FetchError:
     """Turn a download exception (or a Twisted Failure) into a FetchError."""
     if isinstance(exc, Failure):
         exc = exc.value
     if isinstance(exc, FetchError):
         return exc
+    if isinstance(exc, BlockedAddressRequest):
+        return FetchError("blocked", str(exc))
     text = str(exc).strip() or type(exc).__name__
     if isinstance(exc, (DownloadTimeoutError, twisted_error.TimeoutError, TimeoutError)):
         after = f" after {timeout:g} s" if timeout else ""

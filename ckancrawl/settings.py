@@ -70,6 +70,20 @@ GITHUB_ACCEPTED_RETRIES = 5
 #: GitHub requests per rolling minute per resource (secondary limit pacing; 0: off).
 GITHUB_POINTS_PER_MINUTE = 800
 
+# -- Reliability and security ---------------------------------------------------------------
+#: URLs from catalog or portal data (site and portal pages, API calls, redirects) may
+#: not reach loopback, private, link-local or metadata-service addresses: False (the
+#: default) refuses them with the reason "blocked"; True allows every non-public
+#: address but the metadata services; a list of networks (or "10.1.0.0/16,127.0.0.1/32")
+#: allows exactly those. Also read from the ALLOW_PRIVATE_ADDRESSES environment
+#: variable; the tests set it. The catalog, GITHUB_API_URL, GITHUB_GRAPHQL_URL,
+#: GEOCODER_URL and SPLASH_URL are the operator's own configuration and not checked.
+#: Resource downloads have their own RESOURCE_ALLOW_PRIVATE.
+ALLOW_PRIVATE_ADDRESSES = os.environ.get("ALLOW_PRIVATE_ADDRESSES", False)
+#: JOBDIR (``-s JOBDIR=DIR``; ./scripts/crawl keeps one in .services/jobs/<spider>):
+#: the run timestamp is written there before the first request, so a run killed at any
+#: moment resumes with it (./scripts/crawl <spider> --resume).
+
 # -- Retries ------------------------------------------------------------------------------
 RETRY_ENABLED = True
 RETRY_TIMES = 2
@@ -81,6 +95,7 @@ RETRY_BACKOFF_MAX = 30.0
 RETRY_AFTER_MAX = 120.0
 
 DOWNLOADER_MIDDLEWARES = {
+    "ckancrawl.middlewares.address_guard.AddressGuardMiddleware": 50,
     "scrapy.downloadermiddlewares.retry.RetryMiddleware": None,
     "ckancrawl.middlewares.retry.BackoffRetryMiddleware": 550,
 }

@@ -25,6 +25,9 @@ TEST_SETTINGS = {
     # Crawls that fail on purpose would be flagged (exit 3); tests that check the exit
     # status of a flagged run ask for it.
     "JOB_SUMMARY_EXIT_CODE": "0",
+    # Every world, stand-in and fixture listens on 127.x; the tests that prove the
+    # address guard turn this off.
+    "ALLOW_PRIVATE_ADDRESSES": "true",
 }
 
 #: Environment of every test crawl.

@@ -103,7 +103,7 @@ def as_count(value: Any, what: str) -> int:
 
 
 #: Failures that say the host itself cannot be talked to: no other path on it is tried.
-HOST_FAILURES = {"dns", "connection refused", "tls", "bad url"}
+HOST_FAILURES = {"dns", "connection refused", "tls", "bad url", "blocked"}
 #: Failures of the network rather than of the answer.
 NETWORK_FAILURES = HOST_FAILURES | {"timeout", "connection lost", "redirect loop", "too large", "rate limited"}
 
@@ -203,32 +203,32 @@ class CkanApiSpider(scrapy.Spider):
         if self._run_timestamp is None:
             state = getattr(self, "state", None)
             stored = state.get("run_timestamp") if isinstance(state, dict) else None
-            self._run_timestamp = self._job.stored_timestamp() or stored or utc_now_iso()
-        self._job.keep_timestamp(self._run_timestamp)
+            self._run_timestamp = self._run_state.stored_timestamp() or stored or utc_now_iso()
+        self._run_state.keep_timestamp(self._run_timestamp)
         state = getattr(self, "state", None)
         if isinstance(state, dict):
             state["run_timestamp"] = self._run_timestamp
         return self._run_timestamp
 
     @property
-    def _job(self) -> RunState:
-        job = self.__dict__.get("_run_state")
-        if job is None:
+    def _run_state(self) -> RunState:
+        kept = self.__dict__.get("_run_state_kept")
+        if kept is None:
             crawler = getattr(self, "crawler", None)
-            job = self.__dict__["_run_state"] = RunState(crawler.settings.get("JOBDIR") if crawler else None)
-        return job
+            kept = self.__dict__["_run_state_kept"] = RunState(crawler.settings.get("JOBDIR") if crawler else None)
+        return kept
 
     @property
     def resumed(self) -> bool:
         """True when this process continues a job that an earlier process started."""
-        return self._job.resumed
+        return self._run_state.resumed
 
     @classmethod
     def from_crawler(cls, crawler: Any, *args: Any, **kwargs: Any) -> CkanApiSpider:
         spider = super().from_crawler(crawler, *args, **kwargs)
         # Fixed (and kept in JOBDIR) before any request: a run killed at any later
         # moment resumes with this timestamp; an unwritable JOBDIR fails here.
-        spider.given_run_timestamp = spider.given_run_timestamp or spider._job.stored_timestamp()
+        spider.given_run_timestamp = spider.given_run_timestamp or spider._run_state.stored_timestamp()
         spider.run_timestamp
         if spider.resumed:
             spider.logger.info("Resuming the run of %s from the job directory %s",

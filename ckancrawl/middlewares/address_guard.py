@@ -1,0 +1,127 @@
+"""Refuse requests to loopback, private, link-local and metadata-service addresses.
+
+Every URL the spiders fetch from a site or portal came from data (the catalog, a
+portal's page, a redirect): a catalog entry or a redirect pointing at
+``http://169.254.169.254/`` or at a service on the crawler's own network must not be
+fetched. This downloader middleware resolves each request's host with the reactor's
+resolver (Scrapy's cached one, or TWISTED_DNS_RESOLVER's) and refuses the request when
+any of its addresses is not public, with the rules of
+:mod:`ckancrawl.resources.address_guard`. Redirects are new requests and pass here
+again, so a redirect to a private address is refused too.
+
+Not checked: the operator's own configuration, which is not portal data: the catalog
+(CATALOG_URL or ``-a catalog=``), GITHUB_API_URL, GITHUB_GRAPHQL_URL, GEOCODER_URL and
+SPLASH_URL (their host and port exactly; a redirect from them to elsewhere is checked),
+and resource downloads, which the resource download handler guards itself, connecting
+to the address it checked (RESOURCE_ALLOW_PRIVATE). Here the check and Scrapy's
+connection use the same cached DNS answer, so only a name whose cache entry expires
+between the two could be rebound; resource downloads, where it matters most, close
+that gap.
+
+A refused request fails with :class:`~ckancrawl.failures.BlockedAddressRequest`
+(an IgnoreRequest, never retried; described as a FetchError of kind ``blocked``: "blocked: portal.example resolves to 10.0.0.5, a private address; set
+ALLOW_PRIVATE_ADDRESSES to allow it"), recorded as the site's or portal's failure.
+
+Settings:
+- ALLOW_PRIVATE_ADDRESSES (False; also read from the environment variable of that
+  name): True allows every non-public address except the metadata services; a list
+  of networks (or a comma-separated string) allows exactly those.
+
+Stats: ``address_guard/checked`` (hosts resolved and checked), ``address_guard/blocked``
+and ``address_guard/blocked/<kind>`` (loopback, private, metadata service...).
+"""
+from __future__ import annotations
+
+import ipaddress
+from typing import Any
+from urllib.parse import urlsplit
+
+from scrapy import Request
+from scrapy.utils.defer import maybe_deferred_to_future
+
+from ckancrawl.failures import BlockedAddressRequest
+from ckancrawl.resources.address_guard import AddressPolicy, classify
+from ckancrawl.resources.streaming import FETCH_META
+
+#: Settings that name operator-configured services (exempt from the check).
+OPERATOR_URL_SETTINGS = ("CATALOG_URL", "GITHUB_API_URL", "GITHUB_GRAPHQL_URL", "GEOCODER_URL", "SPLASH_URL")
+
+
+def _origin(url: str | None) -> tuple[str, str, int] | None:
+    try:
+        parts = urlsplit(url or "")
+        if not parts.hostname:
+            return None
+        return parts.scheme, parts.hostname.lower(), parts.port or (443 if parts.scheme == "https" else 80)
+    except ValueError:
+        return None
+
+
+class AddressGuardMiddleware:
+    def __init__(self, crawler: Any):
+        self.crawler = crawler
+        self.stats = crawler.stats
+        try:
+            self.policy = AddressPolicy.from_setting(crawler.settings.get("ALLOW_PRIVATE_ADDRESSES", False))
+        except ValueError as error:
+            raise ValueError(str(error).replace("RESOURCE_ALLOW_PRIVATE", "ALLOW_PRIVATE_ADDRESSES")) from None
+        self.exempt = {o for o in (_origin(crawler.settings.get(name)) for name in OPERATOR_URL_SETTINGS) if o}
+        #: host -> (kind, refusal) or None (allowed); the resolver caches too, this
+        #: saves the lookup.
+        self._verdicts: dict[str, tuple[str, str] | None] = {}
+        self._catalog_read = False
+
+    @classmethod
+    def from_crawler(cls, crawler: Any) -> AddressGuardMiddleware:
+        return cls(crawler)
+
+    def _exempt_the_catalog(self) -> None:
+        """The spider's catalog (``-a catalog=``) is operator configuration too."""
+        self._catalog_read = True
+        spider = self.crawler.spider
+        try:
+            catalog = getattr(spider, "catalog_url", None)
+        except ValueError:  # a wrong catalog URL fails in the spider, with its own message
+            catalog = None
+        origin = _origin(catalog)
+        if origin:
+            self.exempt.add(origin)
+
+    async def process_request(self, request: Request, spider: Any = None) -> None:
+        if request.meta.get(FETCH_META) or self.policy.allow_private and not self.policy.allowed_networks:
+            return None
+        if not self._catalog_read:
+            self._exempt_the_catalog()
+        origin = _origin(request.url)
+        if origin is None or origin in self.exempt:
+            return None
+        host = origin[1]
+        if host not in self._verdicts:
+            self._verdicts[host] = await self._judge(host)
+        verdict = self._verdicts[host]
+        if verdict is not None:
+            kind, refusal = verdict
+            self.stats.inc_value("address_guard/blocked")
+            self.stats.inc_value(f"address_guard/blocked/{kind}")
+            raise BlockedAddressRequest(f"{refusal} for {request.url}; set ALLOW_PRIVATE_ADDRESSES to allow it")
+        return None
+
+    async def _judge(self, host: str) -> tuple[str, str] | None:
+        self.stats.inc_value("address_guard/checked")
+        literal = host.strip("[]")
+        try:
+            ipaddress.ip_address(literal.split("%", 1)[0])
+            addresses = [literal]
+        except ValueError:
+            from twisted.internet import reactor
+
+            try:
+                addresses = [await maybe_deferred_to_future(reactor.resolve(host))]
+            except Exception:  # the download itself reports a name that does not resolve
+                return None
+        for address in addresses:
+            refusal = self.policy.refusal(address)
+            if refusal is not None:
+                kind = classify(ipaddress.ip_address(address.split("%", 1)[0])) or "not public"
+                return kind, f"{host} resolves to {refusal}" if address != literal else refusal
+        return None
