@@ -41,6 +41,9 @@ from typing import Any, Mapping
 #: - odd_resources: formats such as ".pdf", "PDF", "application/pdf", "Excel", "xisx",
 #:   "" and percent-encoded resource URLs.
 SHAPES = ("plain", "extras_flat", "extras_missing", "odd_keys", "odd_resources")
+#: Shapes only asked for by name (not cycled by presets): "injection" carries MongoDB
+#: operators and identity fields as keys and values.
+NAMED_SHAPES = ("injection",)
 
 BASE_TIME = datetime(2020, 1, 1, tzinfo=timezone.utc)
 ORG_ID = "0b5e6c1d-7f0a-4d7e-9a43-5c1f2a1e9b01"
@@ -76,7 +79,7 @@ class DatasetsSpec:
     churn: list[dict[str, Any]] = field(default_factory=list)
 
     def __post_init__(self) -> None:
-        unknown = set(self.shapes) - set(SHAPES)
+        unknown = set(self.shapes) - set(SHAPES) - set(NAMED_SHAPES)
         if unknown:
             raise ValueError(f"unknown dataset shapes {sorted(unknown)}; use {SHAPES}")
 
@@ -146,6 +149,12 @@ def make_dataset(spec: DatasetsSpec, index: int, version: int = 0, modified: str
             "dcat.theme": "http://publications.europa.eu/resource/authority/data-theme/ECON",
             "$schema": "https://example.org/schema.json", "título": "Conjunto de datos", "名前": "データ",
             "": "empty key", "a%2Eb": "looks encoded", "nul\u0000key": "nul", "nested": {"a.b": {"$c": [{"d.e": 1}]}},
+        })
+    elif shape == "injection":
+        dataset.update({
+            "$set": {"raw": "overwritten", "portal": "http://victim.example"}, "_id": {"$gt": ""},
+            "$where": "sleep(1000)", "portal": {"$ne": None}, "dataset_id": {"$gt": ""},
+            "title": {"$gt": ""}, "notes": "$set", "extras": [{"key": "$unset", "value": {"$gt": ""}}],
         })
     return dataset
 
