@@ -97,6 +97,13 @@ def describe_exception(exc: BaseException | Failure, timeout: float | None = Non
         return FetchError("tls", f"TLS handshake failed ({openssl_reason[-1] if openssl_reason else text})")
     if isinstance(exc, DownloadCancelledError) and "max size" in text.lower():
         return FetchError("too large", text)
+    if isinstance(exc, IgnoreRequest) and "DOWNLOAD_MAXSIZE" in text and "decompress" in text:
+        # HttpCompressionMiddleware counts the decompressed size (compression bombs).
+        sizes = re.search(r"\(([^()]*compressed[^()]*)\) exceeded DOWNLOAD_MAXSIZE \((\d+) B\)", text)
+        detail = (f"the answer decompresses past DOWNLOAD_MAXSIZE ({sizes.group(2)} B; {sizes.group(1)})"
+                  if sizes else text)
+        url = re.search(r"<\d+ (\S+)>", text)
+        return FetchError("too large", detail + (f" at {url.group(1)}" if url else ""))
     if isinstance(exc, IgnoreRequest) and "redirect" in text.lower():
         return FetchError("redirect loop", text)
     if isinstance(exc, UnsupportedURLSchemeError):
