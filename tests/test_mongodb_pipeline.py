@@ -396,6 +396,16 @@ def test_unreachable_mongodb_stops_the_crawl_with_a_clear_error(crawl, mongo_db)
     assert "Pa55-word" not in result.output
 
 
+def test_an_unwritable_spill_directory_stops_the_crawl_before_any_item(crawl, mongo_db, tmp_path):
+    blocker = tmp_path / "a-file"  # a path under a regular file cannot be written, even by root
+    blocker.write_text("")
+    result = crawl(count=3, settings={"MONGODB_SPILL_DIR": str(blocker / "spill")}).wait()
+    assert result.returncode == 1
+    assert f"MONGODB_SPILL_DIR '{blocker / 'spill'}' cannot be written" in result.output
+    assert "Give a writable MONGODB_SPILL_DIR" in result.output
+    assert mongo_db.list_collection_names() == []
+
+
 def test_without_mongodb_uri_the_pipeline_steps_aside_and_feeds_still_work(crawl):
     run = crawl(uri=None, count=4, settings={"FEEDS": {"items.jsonl": {"format": "jsonlines"}}})
     result = run.wait()

@@ -756,6 +756,7 @@ class MongoPipeline:
             raise RuntimeError(
                 "MongoPipeline needs the asyncio reactor (Scrapy's default TWISTED_REACTOR)"
             )
+        self._check_spill_dir()
         name = self.crawler.spider.name
         stamp = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime())
         self._writer = MongoWriter(
@@ -777,6 +778,23 @@ class MongoPipeline:
             raise
         logger.info("Storing items in MongoDB at %s", self._writer.where)
         self._ticker = asyncio.create_task(self._flush_periodically())
+
+    def _check_spill_dir(self) -> None:
+        """The spill file is where documents go when MongoDB is down: a directory that
+        cannot take it would lose them mid-crawl, so the crawl does not start."""
+        try:
+            self.spill_dir.mkdir(parents=True, exist_ok=True)
+            probe = self.spill_dir / f".writable-{os.getpid()}"
+            probe.write_bytes(b"")
+            probe.unlink()
+        except OSError as exc:
+            message = (
+                f"MONGODB_SPILL_DIR {str(self.spill_dir)!r} cannot be written ({exc.strerror or exc}): "
+                "documents MongoDB does not take during an outage would be lost. "
+                "Give a writable MONGODB_SPILL_DIR."
+            )
+            logger.error("%s", message)
+            raise RuntimeError(message) from None
 
     async def process_item(self, item: Any) -> Any:
         target = self._target_of(type(item))
