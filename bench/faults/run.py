@@ -38,6 +38,7 @@ FAULT_KINDS = {
     "kill -9 of sites (discovery, mid-probing, mid-batch) and resume": "tests/test_resume.py",
     "kill -9 of harvest (twice mid-portal) and resume": "tests/test_resume.py",
     "unwritable job directory": "tests/test_resume.py",
+    "unwritable MongoDB spill directory": "tests/test_mongodb_pipeline.py",
     "MongoDB killed and restarted mid-crawl": "tests/test_mongodb_pipeline.py",
     "catalog CKAN stopped mid-sync": "tests/test_datastore_series_outage.py",
     "Redis/distributed worker interrupted and resumed": "tests/test_distributed.py",
