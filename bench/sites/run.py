@@ -33,6 +33,7 @@ import csv
 import json
 import re
 import statistics
+import subprocess
 import sys
 import time
 from datetime import datetime, timezone
@@ -54,6 +55,8 @@ SPIDER_LOG_SETTINGS = {
     "LOG_FORMAT": "%(created).3f [%(name)s] %(levelname)s: %(message)s",
     "LOGSTATS_INTERVAL": "0.5",
 }
+#: The world lives on 127.x, which the address guard refuses by default.
+WORLD_ACCESS = {"ALLOW_PRIVATE_ADDRESSES": "127.0.0.0/8"}
 _LOGSTATS = re.compile(r"^(\d+\.\d+) \[scrapy\.extensions\.logstats\] INFO: Crawled \d+ pages .*scraped (\d+) items")
 _ORIGINAL_ROW = re.compile(r"^(\d+\.\d+) - \w+ - \[(\d+)/\d+\]")
 _STAT_LINE = re.compile(r"^\s*[{ ]?'([^']+)': (-?\d+(?:\.\d+)?),?}?$")
@@ -90,7 +93,8 @@ def run_spider(world: RunningWorld, workdir: Path, settings: dict[str, str] | No
                timeout: float = 3 * 3600) -> dict[str, Any]:
     urls = world.write_urls_file(workdir / "urls.txt")
     feed = workdir / "sites.jsonl"
-    chosen = {"ITEM_PIPELINES": "{}", **world.scrapy_settings(), **SPIDER_LOG_SETTINGS, **(settings or {})}
+    chosen = {"ITEM_PIPELINES": "{}", **WORLD_ACCESS, **world.scrapy_settings(), **SPIDER_LOG_SETTINGS,
+              **(settings or {})}
     command = [sys.executable, "-m", "scrapy", "crawl", "sites", "-a", f"urls={urls}", "-O", str(feed)]
     for key, value in chosen.items():
         command += ["-s", f"{key}={value}"]
@@ -266,6 +270,15 @@ def table(report: dict[str, Any]) -> str:
     return text
 
 
+def code_version() -> dict[str, Any]:
+    """The commit measured, and whether the spider's code had changes not committed."""
+    def git(*args: str) -> str:
+        done = subprocess.run(["git", *args], cwd=PROJECT_ROOT, capture_output=True, text=True)
+        return done.stdout.strip() if done.returncode == 0 else ""
+    return {"commit": git("rev-parse", "HEAD"),
+            "uncommitted_changes_in_ckancrawl": bool(git("status", "--porcelain", "--", "ckancrawl"))}
+
+
 def _settings(pairs: Sequence[str]) -> dict[str, str]:
     out = {}
     for pair in pairs:
@@ -299,7 +312,7 @@ def main(argv: Sequence[str] | None = None) -> None:
               f"{', '.join(tools)} (logs in {workdir})", flush=True)
         report = compare(world, workdir, tools, _settings(args.settings))
     report["world"].update(latency_ms=args.latency_ms, seed=args.seed, faulty_share=args.faulty_share)
-    report["run"] = {"utc": stamp, "workdir": str(workdir), "python": sys.version.split()[0]}
+    report["run"] = {"utc": stamp, "workdir": str(workdir), "python": sys.version.split()[0], **code_version()}
     output = args.output or RESULTS / f"{name}.json"
     output.write_text(json.dumps(report, indent=1), encoding="utf-8")
     print(table(report))
