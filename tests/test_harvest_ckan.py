@@ -47,7 +47,7 @@ def repository(mongodb_server):
 
 def harvest(tmp_path, mongodb_server, repository, url, args=None, **settings):
     settings = {"MONGODB_DATABASE": repository.name, "MONGODB_SPILL_DIR": str(tmp_path / "spill"),
-                "DOWNLOAD_TIMEOUT": "60", **settings}
+                "DOWNLOAD_TIMEOUT": "60", "RESOURCE_FACTS": "none", **settings}
     args = args or {}
     started = time.monotonic()
     result = run_crawl("harvest", tmp_path, args={"portal": url, **args}, settings=settings,

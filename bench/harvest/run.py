@@ -12,9 +12,9 @@ JSON per dataset, ``--latency-ms`` added to every answer) and runs against it, o
 the other, each in its own subprocess, measured by :func:`bench.sites.measure.run_measured`:
 
 - ``harvest``: ``scrapy crawl harvest -a portal=URL -a since=all`` with the project's
-  settings, storing into MongoDB (a SecantusDB started for the benchmark, fresh
-  database per run): package_search pages of 1000, hashes, key encoding, the raw
-  repository writes;
+  settings (RESOURCE_FACTS=none: metadata only, like ckanapi), storing into MongoDB (a
+  SecantusDB started for the benchmark, fresh database per run): package_search pages
+  of 1000, hashes, key encoding, the raw repository writes;
 - ``harvest-feed`` (with ``--tools``): the same without MongoDB, to a JSON lines feed;
 - ``ckanapi``: ``ckanapi dump datasets --all -p 3 -r URL -O datasets.jsonl -q``:
   package_list, then package_show per dataset from 3 worker processes, JSON lines out.
@@ -92,7 +92,9 @@ def run_tool(tool: str, world: RunningWorld, workdir: Path, mongo: MongoServer |
     else:
         output = workdir / f"{tool}.jsonl"
         command = [python, "-m", "scrapy", "crawl", "harvest", "-a", f"portal={url}", "-a", "since=all",
-                   "-O", str(output), "-s", "LOG_LEVEL=INFO"]
+                   "-O", str(output), "-s", "LOG_LEVEL=INFO",
+                   # Metadata only, as ckanapi dump; the portal is on loopback.
+                   "-s", "RESOURCE_FACTS=none", "-s", "ALLOW_PRIVATE_ADDRESSES=127.0.0.0/8"]
         env = child_env()
         if tool == "harvest":
             assert mongo is not None
