@@ -13,13 +13,15 @@ the other, each in its own subprocess, measured by :func:`bench.sites.measure.ru
 
 - ``harvest``: ``scrapy crawl harvest -a portal=URL -a since=all`` with the project's
   settings (RESOURCE_FACTS=none: metadata only, like ckanapi), storing into MongoDB (a
-  SecantusDB started for the benchmark, fresh database per run): package_search pages
-  of 1000, hashes, key encoding, the raw repository writes;
+  SecantusDB started for the benchmark, fresh database per run; the datasets are
+  counted there): package_search pages of 1000, hashes, key encoding, the raw
+  repository writes;
 - ``harvest-feed`` (with ``--tools``): the same without MongoDB, to a JSON lines feed;
 - ``ckanapi``: ``ckanapi dump datasets --all -p 3 -r URL -O datasets.jsonl -q``:
   package_list, then package_show per dataset from 3 worker processes, JSON lines out.
 
-Each tool's output is checked: every dataset id once. Measured: wall time,
+Each tool's output (ckanapi's file, the harvest's MongoDB collection or feed) is
+checked: every dataset id once. Measured: wall time,
 datasets/s, requests, peak memory, CPU seconds of the tool and of the portal server,
 the CPU of the MongoDB server during the ``harvest`` run, and the CPU other processes
 used meanwhile (a busy machine skews the times). Prints a
@@ -92,11 +94,13 @@ def run_tool(tool: str, world: RunningWorld, workdir: Path, mongo: MongoServer |
     else:
         output = workdir / f"{tool}.jsonl"
         command = [python, "-m", "scrapy", "crawl", "harvest", "-a", f"portal={url}", "-a", "since=all",
-                   "-O", str(output), "-s", "LOG_LEVEL=INFO",
+                   "-s", "LOG_LEVEL=INFO",
                    # Metadata only, as ckanapi dump; the portal is on loopback.
                    "-s", "RESOURCE_FACTS=none", "-s", "ALLOW_PRIVATE_ADDRESSES=127.0.0.0/8"]
         env = child_env()
-        if tool == "harvest":
+        if tool == "harvest-feed":
+            command += ["-O", str(output)]
+        else:
             assert mongo is not None
             database = f"bench_{datetime.now(timezone.utc):%H%M%S}"
             env["MONGODB_URI"] = mongo.uri
@@ -110,7 +114,7 @@ def run_tool(tool: str, world: RunningWorld, workdir: Path, mongo: MongoServer |
             # The MongoDB server's CPU would otherwise count as "other processes".
             result["mongodb_server_cpu_s"] = round(process_cpu_s(mongo.process.pid) - mongo_cpu, 2)
             with mongo.client() as client:
-                result["stored_in_mongodb"] = client[database].raw_datasets.count_documents({})
+                ids = [d["dataset_id"] for d in client[database].raw_datasets.find({}, {"dataset_id": 1})]
     result.pop("_hosts", None)
     result["datasets"] = len(ids)
     result["unique_datasets"] = len(set(ids))
