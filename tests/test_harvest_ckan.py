@@ -88,7 +88,8 @@ def test_every_public_dataset_is_harvested_once_in_pages_of_1000(first_harvest, 
     assert run["complete"] is True and run["method"] == "search" and run["since"] is None
     assert run["reported_count"] == len(expected) and run["api_url"] == source_portal.url + "/api/3/action/"
     assert done.stats_value("harvest/datasets") == str(len(expected))
-    assert done.stats_value("harvest/search_pages") == str(-(-len(expected) // 1000)) != "2"
+    pages = int(done.stats_value("harvest/search_pages"))
+    assert pages == -(-len(expected) // 1000) and pages >= 3
 
 
 def test_the_repository_holds_the_datasets_as_ckan_sent_them(first_harvest, repository, source_portal):
