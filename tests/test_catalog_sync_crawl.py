@@ -17,6 +17,10 @@ from tests.world.launcher import start_world
 SERIES_DATASET = "cs-sites-series"
 DATABASE = "catalog_sync_crawl"
 FIELDS = ("num_datasets", "num_organizations", "num_groups", "ckan_version", "extensions")
+#: Curated profile values in every dataset: profile fields are only filled where empty
+#: (tests/test_catalog_sync_profile.py), so these keep the tests about measured values.
+CURATED_PROFILE = {"site_type": "Government", "location": "Somewhere", "latitude": "1", "longitude": "2",
+                   "language": "en", "notes": "Curated."}
 
 
 def portals():
@@ -52,7 +56,8 @@ def world(ckan_catalog, tmp_path_factory):
         "cs-fresh": {},
     }
     ckan_catalog.seed_site_datasets([
-        {"name": name, "title": name, "url": portal.listed_url, **seeded[name]} for name, portal in by_dataset.items()
+        {"name": name, "title": name, "url": portal.listed_url, **CURATED_PROFILE, **seeded[name]}
+        for name, portal in by_dataset.items()
     ])
     before = {name: ckan_catalog.action("package_show", id=name) for name in by_dataset}
     yield running, by_dataset, before

@@ -173,8 +173,9 @@ def _fields(*declared: tuple[str, Kind] | tuple[str, Kind, str] | CatalogField) 
     return {field.name: field for field in made}
 
 
-#: The catalog's site_type choices (DESIGN.md); "Healthcare" is measured but has none.
-CATALOG_SITE_TYPES = frozenset({"Commercial", "Educational", "Government", "Non_profit", "Research", "Unknown"})
+#: The catalog's site_type choices (DESIGN.md) that the domain rules can vouch for:
+#: "Healthcare" has no choice in the catalog, and the rules' "Unknown" is no answer.
+CATALOG_SITE_TYPES = frozenset({"Commercial", "Educational", "Government", "Non_profit", "Research"})
 
 
 #: ``site`` datasets: what the sites spider measures.
