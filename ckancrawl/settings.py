@@ -100,6 +100,16 @@ DOWNLOADER_MIDDLEWARES = {
     "ckancrawl.middlewares.retry.BackoffRetryMiddleware": 550,
 }
 
+# -- Harvest ------------------------------------------------------------------------------------
+#: Rows per package_search page (CKAN's maximum is 1000); the smallest page tried after
+#: failures before falling back to package_list + package_show.
+HARVEST_PAGE_SIZE = 1000
+HARVEST_MIN_PAGE_SIZE = 10
+#: Seconds taken off the last complete run's start for an incremental harvest.
+HARVEST_SINCE_MARGIN = 3600
+#: package_show calls in flight per portal (per-site limits still apply).
+HARVEST_SHOW_CONCURRENCY = 8
+
 # -- Resource facts (harvest: format, size and MD5 of each resource) -------------------------
 #: Resource downloads stream through this handler (MD5 in constant memory, address checks
 #: on every hop); every other request passes to Scrapy's own HTTP handler unchanged.
