@@ -90,6 +90,9 @@ RETRY_TIMES = 2
 #: A site that stays down is recorded with its reason; that is not an error of the crawl.
 RETRY_GIVE_UP_LOG_LEVEL = "WARNING"
 RETRY_HTTP_CODES = [500, 502, 503, 504, 522, 524, 408, 429]
+#: Retries of a request that timed out (at most RETRY_TIMES): none, a slow answer is
+#: recorded as a timeout rather than waited for two more times.
+RETRY_TIMEOUT_TIMES = 0
 RETRY_BACKOFF_BASE = 0.5
 RETRY_BACKOFF_MAX = 30.0
 RETRY_AFTER_MAX = 120.0

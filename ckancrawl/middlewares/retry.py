@@ -5,6 +5,10 @@ RETRY_HTTP_CODES, RETRY_EXCEPTIONS) and adds:
 
 - ``RETRY_BACKOFF_BASE`` (seconds, default 0.5): the n-th retry waits
   ``base * 2**(n-1)``, with +-25 % jitter, capped by ``RETRY_BACKOFF_MAX`` (default 30).
+- ``RETRY_TIMEOUT_TIMES`` (default 0): retries of a request that timed out, at most
+  RETRY_TIMES. A server that let DOWNLOAD_TIMEOUT pass is recorded as slow ("timeout:
+  no complete answer after 15 s") and measured again next week; each retry would add
+  another DOWNLOAD_TIMEOUT to the one slow site that ends a crawl.
 - ``RETRY_AFTER_MAX`` (seconds, default 120): a ``Retry-After`` on 429 or 503 is
   honoured up to this; a longer one is not waited for: the request gives up at once
   and its failure says how long the server asked to wait.
@@ -20,10 +24,15 @@ from email.utils import parsedate_to_datetime
 from datetime import datetime, timezone
 
 from scrapy import Request
+from scrapy.exceptions import DownloadTimeoutError
+from twisted.internet.error import TimeoutError as TwistedTimeoutError
 from scrapy.downloadermiddlewares.retry import RetryMiddleware
 from scrapy.http import Response
 from scrapy.settings import BaseSettings
 from scrapy.utils.response import response_status_message
+
+
+TIMEOUTS = (DownloadTimeoutError, TwistedTimeoutError, TimeoutError)
 
 
 def retry_after_seconds(value: bytes | str | None, now: datetime | None = None) -> float | None:
@@ -49,6 +58,7 @@ class BackoffRetryMiddleware(RetryMiddleware):
         self.backoff_base = settings.getfloat("RETRY_BACKOFF_BASE", 0.5)
         self.backoff_max = settings.getfloat("RETRY_BACKOFF_MAX", 30.0)
         self.retry_after_max = settings.getfloat("RETRY_AFTER_MAX", 120.0)
+        self.timeout_retries = settings.getint("RETRY_TIMEOUT_TIMES", 0)
 
     def backoff(self, request: Request) -> float:
         attempt = request.meta.get("retry_times", 0)
@@ -74,6 +84,9 @@ class BackoffRetryMiddleware(RetryMiddleware):
 
     async def process_exception(self, request: Request, exception: Exception) -> Request | Response | None:
         if request.meta.get("dont_retry", False) or not isinstance(exception, self.exceptions_to_retry):
+            return None
+        if isinstance(exception, TIMEOUTS) and request.meta.get("retry_times", 0) >= self.timeout_retries:
+            self.crawler.stats.inc_value("retry/timeout_given_up")
             return None
         retry = self._retry(request, exception)
         if retry is not None:
