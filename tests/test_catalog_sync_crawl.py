@@ -119,7 +119,9 @@ def test_only_changed_datasets_are_patched(first_crawl):
 
 def test_the_datasets_are_read_in_batches(first_crawl):
     result, *_ = first_crawl
-    assert int(result.stats_value("catalog_sync/calls/package_search")) <= 2
+    # Items arrive in waves (healthy sites first, then those that waited for retries);
+    # each wave shares one read, so there are fewer reads than the six datasets.
+    assert int(result.stats_value("catalog_sync/calls/package_search")) <= 3
     assert result.stats_value("catalog_sync/calls/package_show") is None
 
 
