@@ -35,7 +35,7 @@ from typing import Any
 from tests.github_standin import world as world_model
 from tests.github_standin.client import PROJECT_ROOT, GitHubStandIn
 
-TOKEN = "ghp_BENCHMARKfakeToken000000000000000000"
+TOKEN = "bench-fake-token-for-the-stand-in"  # not a secret: the stand-in accepts it
 JUDGED = ("stars", "forks_count", "total_releases", "latest_release", "release_date", "open_issues",
           "contributors_count")
 
