@@ -271,7 +271,8 @@ def table(report: dict[str, Any]) -> str:
 
 
 def code_version() -> dict[str, Any]:
-    """The commit measured, and whether the spider's code had changes not committed."""
+    """The commit measured (at the start of the run), and whether the spider's code had
+    changes not committed."""
     def git(*args: str) -> str:
         done = subprocess.run(["git", *args], cwd=PROJECT_ROOT, capture_output=True, text=True)
         return done.stdout.strip() if done.returncode == 0 else ""
@@ -306,13 +307,14 @@ def main(argv: Sequence[str] | None = None) -> None:
     workdir = RESULTS / name
     workdir.mkdir(parents=True, exist_ok=True)
     portals = world_portals(args.portals, args.latency_ms, args.seed, args.faulty_share)
+    measured = code_version()
     started = time.monotonic()
     with start_world(portals, workdir / "world") as world:
         print(f"world of {len(portals)} portals ready in {time.monotonic() - started:.1f} s; running "
               f"{', '.join(tools)} (logs in {workdir})", flush=True)
         report = compare(world, workdir, tools, _settings(args.settings))
     report["world"].update(latency_ms=args.latency_ms, seed=args.seed, faulty_share=args.faulty_share)
-    report["run"] = {"utc": stamp, "workdir": str(workdir), "python": sys.version.split()[0], **code_version()}
+    report["run"] = {"utc": stamp, "workdir": str(workdir), "python": sys.version.split()[0], **measured}
     output = args.output or RESULTS / f"{name}.json"
     output.write_text(json.dumps(report, indent=1), encoding="utf-8")
     print(table(report))
