@@ -50,6 +50,8 @@ KINDS = (
     "blocked",
     "graphql error",
     "needs token",
+    # The crawl was told to stop (scrapyd cancel, Ctrl-C) while this was still to do.
+    "stopped",
     "error",
 )
 

@@ -222,4 +222,6 @@ class HarvestRun:
     errors: list[str] = field(default_factory=list)
     #: Pages of package_search that failed and were asked again with fewer rows.
     page_shrinks: int = 0
+    #: Id ranges the portal was harvested in (HARVEST_SPLIT); 1 when it was not split.
+    split: int = 1
     finished_at: str | None = None

@@ -112,6 +112,9 @@ HARVEST_MIN_PAGE_SIZE = 10
 HARVEST_SINCE_MARGIN = 3600
 #: package_show calls in flight per portal (per-site limits still apply).
 HARVEST_SHOW_CONCURRENCY = 8
+#: The most id ranges one large portal is cut into, each a scheduled request that any
+#: process of a distributed run may take; 0: 16 in distributed mode, else 1 (no split).
+HARVEST_SPLIT = 0
 
 # -- Resource facts (harvest: format, size and MD5 of each resource) -------------------------
 #: Resource downloads stream through this handler (MD5 in constant memory, address checks

@@ -2,9 +2,9 @@
 
 Real processes, a real redis-server and a real MongoDB-wire server; the portals are the
 simulated world's. What is shared is each scheduled request (one per portal for
-``harvest``, one per site for ``sites``), so the tests check that every portal or site
-was done by exactly one process, that both processes did some, and that together they
-stored everything exactly once.
+``harvest``, or one per id range of a large portal; one per site for ``sites``), so the
+tests check that every portal, range or site was done by exactly one process, that both
+processes did some, and that together they stored everything exactly once.
 """
 from __future__ import annotations
 
@@ -135,6 +135,107 @@ def test_a_finished_run_leaves_nothing_in_redis(shared_harvest):
     results, _, keys_left = shared_harvest
     assert keys_left == []
     assert sorted(result.stats_value("distributed/left") for result in results) == ["'others_working'", "'removed'"]
+
+
+# -- harvest: one large portal split between two processes ----------------------------------
+
+LARGE_PORTAL = 3000
+
+
+@pytest.fixture(scope="module")
+def large_portal_world(tmp_path_factory):
+    datasets = DatasetsSpec(count=LARGE_PORTAL, seed=77, notes_chars=40, resources=1)
+    portal = spec.dataset_portal(spec.AddressPool("127.12.8.1"), datasets, name="large")
+    for host in portal.hosts:
+        host.latency_ms = 30
+    world = start_world([portal], tmp_path_factory.mktemp("large-portal-world"))
+    try:
+        yield world
+    finally:
+        world.stop()
+
+
+@pytest.fixture(scope="module")
+def split_harvest(large_portal_world, redis_server, mongodb_server, tmp_path_factory):
+    tmp = tmp_path_factory.mktemp("split-harvest")
+    database = f"distributed_{uuid.uuid4().hex[:10]}"
+    settings = {
+        **large_portal_world.scrapy_settings(),
+        # HARVEST_SPLIT is left to distributed mode's default (16 ranges).
+        **distributed(redis_server, "split-test", CKANCRAWL_REDIS_LOCAL_LIMIT="2"),
+        "HARVEST_PAGE_SIZE": "100",
+        "RESOURCE_FACTS": "none",  # the generated resource URLs lead nowhere
+        "MONGODB_DATABASE": database,
+        "MONGODB_SPILL_DIR": str(tmp / "spill"),
+    }
+    results = run_side_by_side(
+        "harvest", tmp, 2, args={"portal": large_portal_world.portals[0].listed_url, "since": "all"},
+        settings=settings, env={"MONGODB_URI": mongodb_server.uri},
+    )
+    keys_left = redis_server.keys("ckancrawl:harvest:split-test:*")
+    with MongoClient(mongodb_server.uri) as client:
+        yield results, client[database], keys_left
+        client.drop_database(database)
+
+
+def test_two_processes_share_one_large_portal_and_harvest_it_once(large_portal_world, split_harvest):
+    results, db, keys_left = split_harvest
+    assert [r.returncode for r in results] == [0, 0], results[0].log[-3000:]
+    harvested = [pair for result in results for pair in datasets_of(result)]
+    assert len(harvested) == len(set(harvested)) == LARGE_PORTAL
+    shares = [len(datasets_of(result)) for result in results]
+    assert min(shares) >= LARGE_PORTAL // 8, shares
+    ranges = [int(result.stats_value("harvest/datasets") or 0) for result in results]
+    assert ranges == shares
+    assert db["raw_datasets"].count_documents({}) == LARGE_PORTAL
+    assert len(db["raw_datasets"].distinct("harvested_at")) == 1
+    assert keys_left == []
+
+
+def test_the_split_portal_gets_one_complete_run_from_whichever_process_ended_it(split_harvest):
+    results, db, _ = split_harvest
+    runs = [run for result in results for run in runs_of(result)]
+    assert len(runs) == 1, runs
+    run = runs[0]
+    assert (run["complete"], run["split"], run["datasets"], run["listed"], run["reported_count"]) == (
+        True, 16, LARGE_PORTAL, LARGE_PORTAL, LARGE_PORTAL)
+    assert run["errors"] == []
+    assert db["harvest_runs"].count_documents({"complete": True, "split": 16}) == 1
+
+
+def test_the_redis_ledger_concludes_once_when_parts_race_and_repeat(redis_server):
+    import asyncio
+    from types import SimpleNamespace
+
+    from ckancrawl.distributed.connection import async_client
+    from ckancrawl.distributed.keys import RunKeys
+    from ckancrawl.split_ledger import RedisLedger
+
+    async def race():
+        # Two clients: two processes recording the 16 parts of one portal, each part
+        # twice (a resumed run doing it again), all at once.
+        runs = [SimpleNamespace(client=async_client(redis_server.url), keys=RunKeys.of("harvest", "ledger-test"))
+                for _ in range(2)]
+        ledgers = [RedisLedger(run) for run in runs]
+        await ledgers[0].open("http://p", {"portal": "http://p", "split": 16})
+        outcomes = await asyncio.gather(*(
+            ledgers[(part + copy) % 2].record("http://p", part, 16, {"part": part, "copy": copy})
+            for copy in range(2) for part in range(16)
+        ))
+        left = await runs[0].client.hgetall(runs[0].keys.ledger)
+        for run in runs:
+            await run.client.aclose()
+        return outcomes, left
+
+    outcomes, left = asyncio.run(race())
+    concluded = [outcome for outcome in outcomes if outcome is not None]
+    assert len(concluded) == 1
+    header, results = concluded[0]
+    assert header == {"portal": "http://p", "split": 16}
+    assert [r["part"] for r in results] == list(range(16))  # one result per part, whichever came first
+    # Only the two counters of the concluded portal stay (removed with the run).
+    assert sorted(key.split("\x1f")[1] for key in left) == ["concluded", "done"]
+    redis_server.command("DEL", "ckancrawl:harvest:ledger-test:ledger")
 
 
 # -- sites: a census shared between two processes ---------------------------------------

@@ -65,6 +65,14 @@ def test_runs_that_did_not_do_their_work_are_flagged(stats, reason, flag):
     assert flag in summarize(stats, "sites", reason, 0.5)["flags"]
 
 
+def test_a_distributed_process_that_got_no_whole_portal_is_not_flagged():
+    stats = {"distributed/run": "ckancrawl:harvest:w47", "harvest/datasets": 1544, "harvest/ranges_done": 9}
+    summary = summarize(stats, "harvest", "finished", 0.5)
+    assert summary["flagged"] is False and summary["portals"]["total"] == 0
+    assert summary["harvest"]["id_ranges"] == 9 and summary["harvest"]["datasets"] == 1544
+    assert summarize({"harvest/datasets": 0}, "harvest", "finished", 0.5)["flags"] == ["no portals were measured"]
+
+
 def test_repositories_and_the_github_budget_of_an_extensions_run():
     stats = {
         "extensions/status/ok": 40, "extensions/status/failed": 2, "extensions/failure/not found": 2,

@@ -28,17 +28,20 @@ class Harvests:
     on_demand: str = ""
     ticks: dict[str, str] = field(default_factory=dict)
     cancel: str = ""
+    #: Seconds from the cancel to the job's end.
+    cancel_to_end: float = 0.0
     failures: object = None
 
 
 @pytest.fixture(scope="module")
-def harvests(scrapyd_server, deployed_version, tmp_path_factory):
+def harvests(scrapyd_server, deployed_version, mongodb_server, tmp_path_factory):
     tmp = tmp_path_factory.mktemp("harvests")
     pool = spec.AddressPool("127.32.0.1")
     fast = spec.dataset_portal(pool, DatasetsSpec(count=30, seed=11))
     weekly = spec.dataset_portal(pool, DatasetsSpec(count=20, seed=12))
-    # About 8 pages of 1 s: running when cancelled (a harvest finishes its pages after SIGINT).
-    slow = spec.dataset_portal(pool, DatasetsSpec(count=160, seed=13), latency_ms=1000)
+    # About 20 pages of 1 s: still running when cancelled, and paging it to the end
+    # would take far longer than a cancelled harvest may.
+    slow = spec.dataset_portal(pool, DatasetsSpec(count=400, seed=13), latency_ms=1000)
     world = start_world([fast, weekly, slow], tmp / "world")
     fast_url, weekly_url, slow_url = (p.listed_url for p in world.portals)
     try:
@@ -69,13 +72,20 @@ def harvests(scrapyd_server, deployed_version, tmp_path_factory):
             assert done.returncode == 0, done.stderr
             run.ticks[name] = done.stdout
 
-        # Cancel the overrunning harvest once it is running.
-        with scrapyd_server.client() as client:
-            deadline = time.monotonic() + 30
-            while client.status("slow-20261206T0200Z") != "running" and time.monotonic() < deadline:
+        # Cancel the overrunning harvest once it is paging (its first datasets are stored).
+        with scrapyd_server.client() as client, MongoClient(mongodb_server.uri) as mongo:
+            deadline = time.monotonic() + 60
+            while time.monotonic() < deadline and not (
+                    client.status("slow-20261206T0200Z") == "running"
+                    and mongo["scrapyd_harvest_slow"].raw_datasets.estimated_document_count()):
                 time.sleep(0.2)
+        cancelled_at = time.monotonic()
         done = run_schedule(scrapyd_server, "cancel", "slow-20261206T0200Z")
         run.cancel = done.stdout + done.stderr
+        with scrapyd_server.client() as client:
+            while client.status("slow-20261206T0200Z") != "finished" and time.monotonic() < cancelled_at + 60:
+                time.sleep(0.1)
+        run.cancel_to_end = time.monotonic() - cancelled_at
         scrapyd_server.wait([run.on_demand, "slow-20261206T0200Z", "weekly-20261206T0300Z"])
         run.failures = run_schedule(scrapyd_server, "failures", "--json")
         yield run
@@ -113,6 +123,16 @@ def test_a_dependency_that_overruns_does_not_hold_the_next_run_forever(harvests,
 
 def test_a_running_harvest_can_be_cancelled(harvests):
     assert harvests.cancel.strip() == "slow-20261206T0200Z: cancelled (was running)"
+
+
+def test_a_cancelled_harvest_stops_paging_at_once_and_records_an_incomplete_run(harvests, mongo):
+    # The page in flight (1 s) ends, nothing more is asked: well before the ~20 s left.
+    assert harvests.cancel_to_end < 8, harvests.cancel_to_end
+    run = mongo["scrapyd_harvest_slow"].harvest_runs.find_one()
+    assert run["complete"] is False and run["deleted_ids"] is None
+    assert any(error.startswith("stopped: ") for error in run["errors"]), run["errors"]
+    stored = mongo["scrapyd_harvest_slow"].raw_datasets.count_documents({})
+    assert 0 < stored == run["datasets"] < 400
 
 
 def test_failures_shows_the_cancelled_harvest_and_only_it(harvests):

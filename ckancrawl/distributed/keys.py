@@ -71,6 +71,11 @@ class RunKeys:
         return f"{self.prefix}:run-timestamp"
 
     @property
+    def ledger(self) -> str:
+        """Results of the parts of split work, per work (see ckancrawl/split_ledger.py)."""
+        return f"{self.prefix}:ledger"
+
+    @property
     def workers(self) -> str:
         """The set of worker ids that joined and have not left."""
         return f"{self.prefix}:workers"
@@ -91,4 +96,4 @@ class RunKeys:
         """The keys kept for ``CKANCRAWL_REDIS_KEEP`` after the last heartbeat (the
         seeder lock keeps its own short expiry)."""
         return [self.requests, self.dupefilter, self.start_claims, self.seeded, self.run_timestamp,
-                self.workers]
+                self.workers, self.ledger]

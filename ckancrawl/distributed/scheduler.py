@@ -104,7 +104,7 @@ class RedisScheduler(Scheduler):
     def next_request(self) -> Request | None:
         import redis.exceptions
 
-        if self.local_limit and self._local_load() >= self.local_limit:
+        if not self.has_room():
             return None
         if self.held:
             return self.held.popleft()
@@ -143,6 +143,10 @@ class RedisScheduler(Scheduler):
     def _count(self, key: str) -> None:
         if self.stats:
             self.stats.inc_value(key)
+
+    def has_room(self) -> bool:
+        """Whether this process may take another request from the shared queue."""
+        return not self.local_limit or self._local_load() < self.local_limit
 
     def _local_load(self) -> int:
         """Downloads in flight plus responses waiting for or inside their callback."""

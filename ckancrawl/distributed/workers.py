@@ -154,7 +154,10 @@ class WorkerRegistry:
         others = sorted(m for m in members if m != run.worker_id)
         states = await run.client.mget([keys.heartbeat(m) for m in others]) if others else []
         self.others_busy = "busy" in states
-        if not busy and (queued or not self.others_busy):
+        # A process that holds a request counts as busy, and so does one whose engine
+        # sees the shared queue non-empty: wake it whenever it has room for queued work,
+        # or Scrapy would look at the queue again only on its 5 s heartbeat.
+        if (queued and self._has_room()) or (not busy and not self.others_busy):
             self._wake_engine()
 
     def _busy(self) -> bool:
@@ -163,6 +166,11 @@ class WorkerRegistry:
             return engine is not None and not engine.spider_is_idle()
         except RuntimeError:  # the engine has no slot: not started or closing
             return False
+
+    def _has_room(self) -> bool:
+        slot = getattr(self.crawler.engine, "_slot", None)
+        has_room = getattr(getattr(slot, "scheduler", None), "has_room", None)
+        return has_room() if has_room is not None else True
 
     def _wake_engine(self) -> None:
         # Scrapy looks at an idle scheduler only every 5 s; ask it to look now that

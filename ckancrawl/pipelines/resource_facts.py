@@ -28,7 +28,8 @@ Each dict (keys always present; None means unknown or not applicable):
 - ``status``: the final HTTP status; ``redirects``: how many were followed;
   ``final_url``: where they led, without its query (see below).
 - ``error``: ``"<kind>: <detail>"`` (ckancrawl.failures kinds: ``blocked``, ``http error``,
-  ``timeout``, ``dns``, ``connection lost``, ``bad url``, ``no url``...).
+  ``timeout``, ``dns``, ``connection lost``, ``bad url``, ``no url``...; ``stopped``
+  when the crawl was stopping, see ckancrawl.shutdown, and the next run reads it).
 
 No timestamps and nothing that changes between two reads of an unchanged resource, so
 an unchanged dataset keeps equal facts from run to run (the raw repository stores a
@@ -99,6 +100,7 @@ from ckancrawl.resources.formats import (
 from ckancrawl.resources.magic import SNIFF_BYTES, sniff
 from ckancrawl.resources.streaming import FETCH_META, RESULT_META, BodyResult, ResourceFetch
 from ckancrawl.resources.urls import normalise_url
+from ckancrawl.shutdown import is_closing, stopped
 
 logger = logging.getLogger(__name__)
 
@@ -337,6 +339,8 @@ class ResourceFactsPipeline:
 
     async def _download(self, url: str, method: str, fetch: ResourceFetch,
                         headers: dict[str, str] | None = None) -> Response:
+        if is_closing(self.crawler):
+            raise stopped(url)
         self.stats.inc_value(f"{STATS}/fetched")
         try:
             request = scrapy.Request(

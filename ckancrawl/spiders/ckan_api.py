@@ -26,6 +26,7 @@ from scrapy.http import Response
 
 from ckancrawl.failures import FetchError, decode_json, describe_exception, response_error
 from ckancrawl.run_state import RunState
+from ckancrawl.shutdown import is_closing, stopped
 
 #: Error statuses reach the spider (after retries) so their reasons can be recorded;
 #: 3xx stay out of this list so that redirects are still followed.
@@ -237,8 +238,22 @@ class CkanApiSpider(scrapy.Spider):
 
     # -- fetching ------------------------------------------------------------------
 
+    #: Whether :meth:`fetch` refuses to start once the crawl is closing. Scrapy closes
+    #: only when every callback in progress has returned, and a callback that pages a
+    #: whole portal would keep a cancelled job (scrapyd cancel, Ctrl-C) running for its
+    #: whole length. Off for spiders whose callbacks are short (a site's probe ends
+    #: with real values rather than "stopped" ones).
+    stop_fetching_when_closing = False
+
+    @property
+    def closing(self) -> bool:
+        """True once the crawl was told to stop (signal, scrapyd cancel, CloseSpider)."""
+        return is_closing(getattr(self, "crawler", None))
+
     async def fetch(self, url: str, **meta: Any) -> Response:
         """GET through Scrapy's downloader; raise FetchError on any failure."""
+        if self.stop_fetching_when_closing and self.closing:
+            raise stopped(url)
         try:
             request = scrapy.Request(
                 url, meta={"handle_httpstatus_list": ERROR_STATUSES, **meta}, dont_filter=True
@@ -291,8 +306,12 @@ class CkanApiSpider(scrapy.Spider):
 
     @staticmethod
     def no_api_reason(attempts: list[FetchError], home_error: FetchError | None) -> FetchError:
-        """Why no Action API was found: a network failure if there was one, a server
-        error when every answer was one, else "not a ckan site" with what was tried."""
+        """Why no Action API was found: the crawl stopping, a network failure if there
+        was one, a server error when every answer was one, else "not a ckan site" with
+        what was tried."""
+        stopped = [e for e in attempts if e.kind == "stopped"]
+        if stopped:
+            return stopped[0]
         network = [e for e in ([home_error] if home_error else []) + attempts if e.kind in NETWORK_FAILURES]
         if network:
             return network[0]

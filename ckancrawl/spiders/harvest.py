@@ -28,6 +28,16 @@ HARVEST_MIN_PAGE_SIZE) and grown back after good pages. When search fails before
 first page, or still fails at the smallest page, the rest of the portal comes from
 ``package_list`` (paged where the portal pages it) plus ``package_show``.
 
+A large portal can be split: with HARVEST_SPLIT above 1 (the default in distributed
+mode), a portal whose ``count`` holds at least two pages is cut into up to that many
+ranges of dataset ids, each a scheduled request that pages its own range (keyset pages
+within it). The ranges are harvested side by side, and in a distributed run by whichever
+processes take them; each range reports to a ledger (:mod:`ckancrawl.split_ledger`) and
+the last one to finish yields the portal's HarvestRun, complete only when every range
+is. A range whose package_search fails for good is not rescued with package_list (that
+cannot be cut by id): the run is then incomplete, marks nothing deleted, and the next
+incremental harvest starts from the last complete one.
+
 An incremental harvest also lists every dataset id (``package_search`` with
 ``fl=id``), so that datasets missing from the repository are fetched
 (``package_show``) and deletions are still found. A run is *complete* when the whole
@@ -42,13 +52,20 @@ Settings:
   start when harvesting incrementally (clock skew, search index lag).
 - HARVEST_SHOW_CONCURRENCY (8): package_show calls in flight per portal (the
   download slot's CONCURRENT_REQUESTS_PER_DOMAIN still applies).
+- HARVEST_SPLIT (0): the most id ranges a large portal is cut into; 0 means 16 in
+  distributed mode (CKANCRAWL_REDIS_URL set) and 1 (no split) otherwise.
 - MONGODB_URI, MONGODB_DATABASE: where the last complete harvest and the stored ids
   are read; without MONGODB_URI every run is a full harvest and deletions are unknown.
 
 Stats: ``harvest/datasets``, ``harvest/datasets/package_show``, ``harvest/gaps_filled``,
 ``harvest/vanished`` (listed, then gone at package_show), ``harvest/portals/complete``,
 ``harvest/portals/incomplete``, ``harvest/fallback/package_show``,
-``harvest/search_pages``, ``harvest/page_shrinks``, ``harvest/deleted``.
+``harvest/search_pages``, ``harvest/page_shrinks``, ``harvest/deleted``,
+``harvest/split_portals``, ``harvest/split_ranges`` (ranges scheduled),
+``harvest/ranges_done`` (ranges this process harvested).
+
+A cancelled job (scrapyd cancel, Ctrl-C) stops paging at once: the portals in progress
+end with a "stopped" error and are incomplete.
 """
 from __future__ import annotations
 
@@ -58,9 +75,11 @@ import re
 from collections.abc import AsyncIterator, Iterable
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
+from dataclasses import dataclass
 from typing import Any
 
 import scrapy
+from itemadapter import ItemAdapter
 from scrapy import signals
 from scrapy.http import Response
 from twisted.python.failure import Failure
@@ -75,11 +94,20 @@ from ckancrawl.spiders.ckan_api import (
     CkanApiSpider,
     PageSize,
     SearchProgress,
+    action_url,
+    as_count,
     host_of,
+    read_envelope,
+    solr_quoted,
     utc_now_iso,
 )
+from ckancrawl.split_ledger import Ledger, ledger_for
 
 METHODS = ("search", "show")
+#: HARVEST_SPLIT's meaning of 0 in distributed mode; ranges are cut on the first two hex
+#: digits of the ids, so 256 is the most there can be.
+DISTRIBUTED_SPLIT = 16
+MAX_SPLIT = 256
 _DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
 
 
@@ -103,6 +131,58 @@ def parse_since(text: str) -> datetime:
 def solr_time(moment: datetime) -> str:
     """How Solr writes a UTC time (CKAN indexes metadata_modified as a Solr date)."""
     return moment.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+@dataclass(frozen=True)
+class IdRange:
+    """Dataset ids from ``lower`` (included) to ``upper`` (excluded); None is open.
+
+    CKAN's ids are UUIDs, so ranges cut on their first hex digits hold about as many
+    datasets each; ids of any other shape still fall in exactly one range, since the
+    ranges cover every string in Solr's (code point) order.
+    """
+
+    lower: str | None = None
+    upper: str | None = None
+
+    @classmethod
+    def split(cls, parts: int) -> list[IdRange]:
+        parts = max(1, min(parts, MAX_SPLIT))
+        cuts = [f"{i * 256 // parts:02x}" for i in range(1, parts)]
+        bounds: list[str | None] = [None, *cuts, None]
+        return [cls(bounds[i], bounds[i + 1]) for i in range(parts)]
+
+    @property
+    def whole(self) -> bool:
+        return self.lower is None and self.upper is None
+
+    def solr(self) -> str:
+        """The range as an fq clause ('' for every id)."""
+        if self.whole:
+            return ""
+        lower = "*" if self.lower is None else solr_quoted(self.lower)
+        upper = "*" if self.upper is None else solr_quoted(self.upper)
+        return f"+id:[{lower} TO {upper}{'}' if self.upper is not None else ']'}"
+
+    def holds(self, dataset_id: str) -> bool:
+        return (self.lower is None or dataset_id >= self.lower) and (self.upper is None or dataset_id < self.upper)
+
+    def __str__(self) -> str:
+        return f"ids {self.lower or ''}..{self.upper or ''}"
+
+
+def merge_parts(header: dict[str, Any], parts: list[dict[str, Any]]) -> HarvestRun:
+    """The portal's HarvestRun from the one written when it was split and its ranges' runs."""
+    run = HarvestRun(**header)
+    run.complete = bool(parts) and all(part.get("complete") is True for part in parts)
+    run.datasets = sum(part.get("datasets") or 0 for part in parts)
+    listed = [part.get("listed") for part in parts]
+    run.listed = None if None in listed else sum(listed)
+    run.page_shrinks += sum(part.get("page_shrinks") or 0 for part in parts)
+    run.errors = [*run.errors, *(error for part in parts for error in part.get("errors") or [])]
+    deleted = [part.get("deleted_ids") for part in parts]
+    run.deleted_ids = sorted(i for ids in deleted for i in ids) if run.complete and None not in deleted else None
+    return run
 
 
 def portal_key(url: str) -> str:
@@ -155,16 +235,26 @@ class HarvestSpider(CkanApiSpider):
         self.since = None if since is None or self.full else parse_since(since)
         if self.method == "show" and self.since is not None:
             raise ValueError("method=show always fetches every dataset: since= does not apply to it")
+        #: Items yielded and done with (out of the pipelines) per piece of work: a portal,
+        #: or one id range of a split portal; which work an item in flight belongs to.
         self._yielded: dict[str, int] = {}
         self._processed: dict[str, int] = {}
         self._drained: dict[str, asyncio.Event] = {}
+        self._work_of: dict[int, str] = {}
+        #: Repository reads shared by the ranges of a portal running in this process.
+        self._repository_reads: dict[str, asyncio.Future[tuple[dict[str, Any] | None, set[str]]]] = {}
+        self._ranges_running: dict[str, int] = {}
+        self._ledger: Ledger | None = None
 
     @classmethod
     def from_crawler(cls, crawler: Any, *args: Any, **kwargs: Any) -> HarvestSpider:
         spider = super().from_crawler(crawler, *args, **kwargs)
         for signal in (signals.item_scraped, signals.item_dropped, signals.item_error):
             crawler.signals.connect(spider._item_done, signal=signal)
+        spider._ledger = ledger_for(crawler)
         return spider
+
+    stop_fetching_when_closing = True
 
     # -- settings -----------------------------------------------------------------------
 
@@ -177,6 +267,13 @@ class HarvestSpider(CkanApiSpider):
 
     def _mongodb_uri(self) -> str | None:
         return self.crawler.settings.get("MONGODB_URI") or os.environ.get("MONGODB_URI")
+
+    def _split_limit(self) -> int:
+        settings = self.crawler.settings
+        limit = settings.getint("HARVEST_SPLIT", 0)
+        if limit <= 0:
+            limit = DISTRIBUTED_SPLIT if settings.get("CKANCRAWL_REDIS_URL") else 1
+        return min(limit, MAX_SPLIT)
 
     # -- the run ----------------------------------------------------------------------------
 
@@ -219,27 +316,141 @@ class HarvestSpider(CkanApiSpider):
             return
         run.api_url = api_url
         state = await self._repository_state(portal, run)
+        if self.method == "search":
+            ranges = await self._ranges(api_url, run)
+            if len(ranges) > 1:
+                for request in await self._split(run, ranges):
+                    yield request
+                return
         gather = _Gather(run, stored=state)
         try:
             if self.method == "show":
                 run.method = "show"
                 async for item in self._list_and_show(api_url, gather):
-                    yield self._count(item)
+                    yield self._count(item, portal)
             else:
                 async for item in self._search(api_url, gather):
-                    yield self._count(item)
+                    yield self._count(item, portal)
         except FetchError as error:  # a failure of the fallback itself
             gather.fail(error)
         gather.conclude()
         await self._wait_until_processed(portal)
         yield self._finish(run)
 
+    # -- split portals --------------------------------------------------------------------
+
+    async def _ranges(self, api_url: str, run: HarvestRun) -> list[IdRange]:
+        """The id ranges to cut the portal into: one unless it is large and splitting is on."""
+        limit = self._split_limit()
+        if limit <= 1:
+            return [IdRange()]
+        try:
+            # Every dataset, also in an incremental run: each range lists all its ids.
+            result = await self.call_action(api_url, "package_search", self._count_query(None, IdRange()))
+            count = as_count(result.get("count") if isinstance(result, dict) else None, "package_search count")
+        except FetchError as error:
+            # The whole-portal path knows what to do (smaller pages, package_show).
+            self.logger.info("Not splitting %s: counting its datasets failed (%s)", run.portal, error)
+            return [IdRange()]
+        run.reported_count = count
+        return IdRange.split(min(limit, count // self._page_size().maximum))
+
+    @staticmethod
+    def _count_query(since: str | None, id_range: IdRange) -> dict[str, Any]:
+        fq = f"{'' if since is None else f'+metadata_modified:[{since} TO *]'} {id_range.solr()}".strip()
+        return {"q": "*:*", "rows": 0, **({"fq": fq} if fq else {})}
+
+    async def _split(self, run: HarvestRun, ranges: list[IdRange]) -> list[scrapy.Request]:
+        """One scheduled request per range (its datasets' count); the ledger keeps the run."""
+        run.split = len(ranges)
+        await self._ledger_or_fail().open(run.portal, ItemAdapter(run).asdict())
+        self.crawler.stats.inc_value("harvest/split_portals")
+        self.crawler.stats.inc_value("harvest/split_ranges", len(ranges))
+        self.logger.info("Harvesting %s (%s datasets) in %d id ranges", run.portal, run.reported_count, len(ranges))
+        assert run.api_url is not None
+        return [
+            scrapy.Request(
+                action_url(run.api_url, "package_search", self._count_query(run.since, id_range)),
+                callback=self.harvest_range,
+                errback=self.harvest_range_failed,
+                cb_kwargs={"portal": run.portal, "api_url": run.api_url, "since": run.since, "part": part,
+                           "parts": len(ranges), "lower": id_range.lower, "upper": id_range.upper},
+                meta={"handle_httpstatus_list": ERROR_STATUSES},
+                # Before other portals' requests: a started portal is finished first.
+                priority=1,
+                dont_filter=True,
+            )
+            for part, id_range in enumerate(ranges)
+        ]
+
+    def _ledger_or_fail(self) -> Ledger:
+        if self._ledger is None:
+            self._ledger = ledger_for(self.crawler)
+        return self._ledger
+
+    async def harvest_range(
+        self, response: Response, portal: str, api_url: str, since: str | None, part: int, parts: int,
+        lower: str | None, upper: str | None,
+    ) -> AsyncIterator[Any]:
+        id_range = IdRange(lower, upper)
+        work = f"{portal} {id_range}"
+        run = HarvestRun(portal=portal, run_timestamp=self.run_timestamp, api_url=api_url, since=since)
+        try:
+            run.reported_count = as_count(read_envelope(response, "package_search").get("count"), "count")
+        except (FetchError, AttributeError):
+            pass  # paging finds out what is wrong, with smaller pages if need be
+        self._ranges_running[portal] = self._ranges_running.get(portal, 0) + 1
+        try:
+            repository = await self._read_repository(portal)
+            stored = None if repository is None else {i for i in repository[1] if id_range.holds(i)}
+            gather = _Gather(run, stored=stored)
+            self._yielded.setdefault(work, 0)
+            self._processed.setdefault(work, 0)
+            try:
+                async for item in self._search(api_url, gather, id_range):
+                    yield self._count(item, work)
+            except FetchError as error:
+                gather.fail(error)
+            gather.conclude()
+            await self._wait_until_processed(work)
+            self.crawler.stats.inc_value("harvest/ranges_done")
+        finally:
+            self._ranges_running[portal] -= 1
+            if not self._ranges_running[portal]:
+                del self._ranges_running[portal]
+                self._repository_reads.pop(portal, None)
+        async for output in self._record_range(run, part, parts):
+            yield output
+
+    async def harvest_range_failed(self, failure: Failure) -> AsyncIterator[Any]:
+        kwargs = failure.request.cb_kwargs
+        error = describe_exception(failure, self.crawler.settings.getfloat("DOWNLOAD_TIMEOUT"))
+        id_range = IdRange(kwargs["lower"], kwargs["upper"])
+        run = HarvestRun(portal=kwargs["portal"], run_timestamp=self.run_timestamp)
+        run.errors.append(f"{id_range}: package_search: {error}")
+        async for output in self._record_range(run, kwargs["part"], kwargs["parts"]):
+            yield output
+
+    async def _record_range(self, run: HarvestRun, part: int, parts: int) -> AsyncIterator[HarvestRun]:
+        """Report one range's run; yield the portal's run if this was the last range."""
+        try:
+            concluded = await self._ledger_or_fail().record(run.portal, part, parts, ItemAdapter(run).asdict())
+        except Exception as error:  # Redis gone: the portal stays unconcluded, nothing is marked deleted
+            self.logger.error("Could not record range %d of %d of %s (%s); this run of the portal will stay "
+                              "incomplete", part + 1, parts, run.portal, error)
+            return
+        if concluded is not None:
+            header, results = concluded
+            yield self._finish(merge_parts(header, results))
+
     # -- gathering ------------------------------------------------------------------------
 
-    async def _search(self, api_url: str, gather: _Gather) -> AsyncIterator[HarvestedDataset]:
+    async def _search(
+        self, api_url: str, gather: _Gather, id_range: IdRange = IdRange()
+    ) -> AsyncIterator[HarvestedDataset]:
         run = gather.run
         run.method = "search"
-        fq = "" if run.since is None else f"+metadata_modified:[{run.since} TO *]"
+        fq = f"{'' if run.since is None else f'+metadata_modified:[{run.since} TO *]'} {id_range.solr()}".strip()
         progress = SearchProgress()
         try:
             async for dataset in self.search_datasets(
@@ -250,6 +461,11 @@ class HarvestSpider(CkanApiSpider):
                     yield item
         except FetchError as error:
             run.page_shrinks += progress.shrinks
+            if error.kind == "stopped" or not id_range.whole:
+                # Stopping, or one range of a split portal: package_list cannot be cut by id.
+                gather.fail(FetchError(error.kind, f"{'' if id_range.whole else f'{id_range}: '}package_search "
+                                       f"after {progress.seen} datasets: {error.detail}", error.status))
+                return
             run.errors.append(f"package_search: {error}")
             self.crawler.stats.inc_value("harvest/fallback/package_show")
             self.logger.warning(
@@ -271,7 +487,7 @@ class HarvestSpider(CkanApiSpider):
         listed: list[str] = []
         try:
             async for entry in self.search_datasets(
-                api_url, "", params={"fl": "id"}, page_size=self._page_size(), progress=listing
+                api_url, id_range.solr(), params={"fl": "id"}, page_size=self._page_size(), progress=listing
             ):
                 listed.append(entry["id"])
         except FetchError as error:
@@ -334,6 +550,20 @@ class HarvestSpider(CkanApiSpider):
         """Set run.since; return the stored ids that are not deleted (None: no repository)."""
         if self.since is not None:
             run.since, run.since_source = solr_time(self.since), "argument"
+        stored = await self._read_repository(portal)
+        if stored is None:
+            return None
+        last, active = stored
+        if last and self.since is None and not self.full and self.method == "search":
+            margin = timedelta(seconds=self.crawler.settings.getfloat("HARVEST_SINCE_MARGIN", 3600))
+            run.since = solr_time(parse_since(last["run_timestamp"]) - margin)
+            run.since_source = "last complete harvest"
+        return active
+
+    async def _read_repository(self, portal: str) -> tuple[dict[str, Any] | None, set[str]] | None:
+        """The portal's last complete run and its stored ids that are not deleted; None
+        without a repository or when it cannot be read. Ranges of one portal that run
+        in this process at the same time share one read."""
         uri = self._mongodb_uri()
         if not uri:
             return None
@@ -346,39 +576,41 @@ class HarvestSpider(CkanApiSpider):
             finally:
                 reader.close()
 
+        shared = self._repository_reads.get(portal)
+        reading = shared if shared is not None else asyncio.ensure_future(asyncio.to_thread(read))
+        if self._ranges_running.get(portal) and shared is None:
+            self._repository_reads[portal] = reading
         try:
-            last, active = await asyncio.to_thread(read)
+            return await asyncio.shield(reading)
         except Exception as exc:  # the pipeline reports an unusable MongoDB itself
             self.logger.warning("Could not read the repository for %s (%s): full harvest", portal, exc)
             return None
-        if last and self.since is None and not self.full and self.method == "search":
-            margin = timedelta(seconds=self.crawler.settings.getfloat("HARVEST_SINCE_MARGIN", 3600))
-            run.since = solr_time(parse_since(last["run_timestamp"]) - margin)
-            run.since_source = "last complete harvest"
-        return active
 
     # -- bookkeeping ------------------------------------------------------------------------
 
-    def _count(self, item: HarvestedDataset) -> HarvestedDataset:
-        self._yielded[item.portal] = self._yielded.get(item.portal, 0) + 1
+    def _count(self, item: HarvestedDataset, work: str) -> HarvestedDataset:
+        self._yielded[work] = self._yielded.get(work, 0) + 1
+        self._work_of[id(item)] = work
         self.crawler.stats.inc_value("harvest/datasets")
         return item
 
     def _item_done(self, item: Any, *args: Any, **kwargs: Any) -> None:
-        if not isinstance(item, HarvestedDataset):
+        work = self._work_of.pop(id(item), None) if isinstance(item, HarvestedDataset) else None
+        if work is None:
             return
-        self._processed[item.portal] = self._processed.get(item.portal, 0) + 1
-        event = self._drained.get(item.portal)
-        if event is not None and self._processed[item.portal] >= self._yielded.get(item.portal, 0):
+        self._processed[work] = self._processed.get(work, 0) + 1
+        event = self._drained.get(work)
+        if event is not None and self._processed[work] >= self._yielded.get(work, 0):
             event.set()
 
-    async def _wait_until_processed(self, portal: str) -> None:
-        """Until every dataset item of the portal has passed the pipelines (or was dropped)."""
-        if self._processed.get(portal, 0) >= self._yielded.get(portal, 0):
+    async def _wait_until_processed(self, work: str) -> None:
+        """Until every dataset item of the work (a portal, or a range of one) has passed
+        the pipelines (or was dropped)."""
+        if self._processed.get(work, 0) >= self._yielded.get(work, 0):
             return
-        event = self._drained[portal] = asyncio.Event()
+        event = self._drained[work] = asyncio.Event()
         await event.wait()
-        del self._drained[portal]
+        del self._drained[work]
 
     def _finish(self, run: HarvestRun) -> HarvestRun:
         run.finished_at = utc_now_iso()
