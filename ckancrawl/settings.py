@@ -233,7 +233,15 @@ SPLASH_URL = os.environ.get("SPLASH_URL")
 #: run is flagged.
 COMMANDS_MODULE = "ckancrawl.commands"
 #: JobSummary runs late (900) so it sees what other components count at close.
-EXTENSIONS = {"ckancrawl.extensions.job_summary.JobSummary": 900}
+EXTENSIONS = {
+    "ckancrawl.extensions.job_summary.JobSummary": 900,
+    "ckancrawl.extensions.disk_space.DiskSpaceGuard": 500,
+}
+#: Stop the crawl (finish reason disk_full) while the disk of JOBDIR, MONGODB_SPILL_DIR,
+#: DATASTORE_PENDING_DIR or GITHUB_CACHE_DIR still has this many MB free; 0: off.
+DISK_MIN_FREE_MB = 100
+#: Seconds between two looks at the free space.
+DISK_CHECK_INTERVAL = 5.0
 JOB_SUMMARY_ENABLED = True
 #: Flag the run when the failed share of its sites/repositories/portals (or catalog
 #: updates) is above this.

@@ -60,14 +60,16 @@ def crawl_command(
     settings: Mapping[str, Any] | None = None,
     env: Mapping[str, str] | None = None,
     feed: bool = True,
+    feed_path: Path | None = None,
 ) -> tuple[list[str], dict[str, str], Path]:
-    """The command line, environment and feed path of a test crawl."""
+    """The command line, environment and feed path of a test crawl (every test crawl
+    is built here: run_crawl, start_crawl, tests.distributed_crawl)."""
     command = [*SCRAPY, "crawl", spider]
     for key, value in (args or {}).items():
         command += ["-a", f"{key}={value}"]
     for key, value in {**TEST_SETTINGS, **(settings or {})}.items():
         command += ["-s", f"{key}={value}"]
-    feed_path = tmp_path / f"{spider}-{len(list(tmp_path.glob('*.jsonl')))}.jsonl"
+    feed_path = feed_path or tmp_path / f"{spider}-{len(list(tmp_path.glob('*.jsonl')))}.jsonl"
     if feed:
         command += ["-O", str(feed_path)]
     child_env = {k: v for k, v in os.environ.items() if k not in ("MONGODB_URI", "CKAN_API_KEY", "GITHUB_TOKEN")}

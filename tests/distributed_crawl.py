@@ -9,7 +9,6 @@
 from __future__ import annotations
 
 import json
-import os
 import shutil
 import socket
 import subprocess
@@ -17,7 +16,7 @@ import time
 from pathlib import Path
 from typing import Any, Mapping
 
-from tests.crawl import PROJECT_ROOT, SCRAPY, TEST_SETTINGS, CrawlResult
+from tests.crawl import PROJECT_ROOT, CrawlResult, crawl_command, read_feed
 
 #: What every distributed crawl of the tests adds to the project settings.
 DISTRIBUTED_ADDON = json.dumps({"ckancrawl.distributed.DistributedAddon": 100})
@@ -78,15 +77,6 @@ class RedisServer:
                 self.process.wait()
 
 
-def crawl_command(spider: str, feed: Path, args: Mapping[str, str], settings: Mapping[str, Any]) -> list[str]:
-    command = [*SCRAPY, "crawl", spider]
-    for key, value in args.items():
-        command += ["-a", f"{key}={value}"]
-    for key, value in {**TEST_SETTINGS, **settings}.items():
-        command += ["-s", f"{key}={value}"]
-    return command + ["-O", str(feed)]
-
-
 def run_side_by_side(
     spider: str,
     directory: Path,
@@ -97,15 +87,13 @@ def run_side_by_side(
     timeout: float = 120,
 ) -> list[CrawlResult]:
     directory.mkdir(parents=True, exist_ok=True)
-    child_env = {k: v for k, v in os.environ.items() if k not in ("MONGODB_URI", "CKAN_API_KEY", "GITHUB_TOKEN")}
-    child_env.update(env or {})
     running = []
     for number in range(processes):
-        feed = directory / f"{spider}-{number}.jsonl"
+        command, child_env, feed = crawl_command(spider, directory, args, settings, env,
+                                                 feed_path=directory / f"{spider}-{number}.jsonl")
         log = (directory / f"{spider}-{number}.log").open("w")
         process = subprocess.Popen(
-            crawl_command(spider, feed, args, settings), cwd=PROJECT_ROOT, env=child_env,
-            stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
+            command, cwd=PROJECT_ROOT, env=child_env, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
         )
         running.append((process, feed, log))
     deadline = time.monotonic() + timeout
@@ -119,9 +107,6 @@ def run_side_by_side(
             raise
         finally:
             log.close()
-        items = []
-        if feed.exists():
-            items = [json.loads(line) for line in feed.read_text(encoding="utf-8").splitlines() if line.strip()]
         text = Path(log.name).read_text(encoding="utf-8", errors="replace")
-        results.append(CrawlResult(process.returncode, text, items, feed))
+        results.append(CrawlResult(process.returncode, text, read_feed(feed), feed))
     return results

@@ -78,3 +78,51 @@ def test_the_catalog_is_operator_configuration_and_not_checked(guard_world, tmp_
                        settings={**guard_world.scrapy_settings(), **GUARDED}, env=ENV)
     assert "blocked" not in result.log, result.log[-3000:]
     assert guard_world.stats().get("requests", 0) >= 1
+
+
+def test_a_name_rebound_after_the_check_is_caught_when_its_answer_comes_back(tmp_path):
+    """DNS rebinding: the name answers an allowed address to the check, then an internal
+    one to the connection. The internal service's answer must not be used or stored."""
+    import json
+    import threading
+    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+    secret = "INTERNAL-SERVICE-SECRET-7f3a"
+    seen: list[str] = []
+
+    class Internal(BaseHTTPRequestHandler):
+        def do_GET(self):
+            seen.append(self.path)
+            body = (json.dumps({"success": True, "result": {"ckan_version": "2.10.1", "site_title": secret}})
+                    if "/api/" in self.path else f"<html><title>{secret}</title></html>").encode()
+            self.send_response(200)
+            self.send_header("Content-Type", "application/json" if "/api/" in self.path else "text/html")
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *args):
+            pass
+
+    server = ThreadingHTTPServer(("127.41.0.1", 0), Internal)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        port = server.server_address[1]
+        hosts = tmp_path / "hosts.json"
+        # The first lookup (the check) gets the allowed address, every later one the internal.
+        hosts.write_text(json.dumps({"rebind.test": ["127.40.0.1", "127.41.0.1"]}), encoding="utf-8")
+        result = run_crawl("sites", tmp_path, args={"url": f"http://rebind.test:{port}/"},
+                           settings={"TWISTED_DNS_RESOLVER": "tests.world.resolver.WorldResolver",
+                                     "WORLD_HOSTS_FILE": str(hosts), "ALLOW_PRIVATE_ADDRESSES": "127.40.0.0/16"},
+                           env={"ALLOW_PRIVATE_ADDRESSES": "127.40.0.0/16"})
+    finally:
+        server.shutdown()
+        server.server_close()
+    assert result.returncode == 0, result.log[-3000:]
+    assert seen, "the connection went to the rebound address (the attack happened)"
+    [item] = result.items
+    assert item["failure"].startswith("blocked: rebind.test answered from 127.41.0.1, a loopback address")
+    assert "DNS rebinding" in item["failure"]
+    assert item.get("ckan_version") is None and item.get("site_title") is None
+    assert secret not in result.feed.read_text(encoding="utf-8")
+    assert int(result.stats_value("address_guard/rebound")) >= 1

@@ -159,6 +159,81 @@ def test_an_unwritable_job_directory_stops_the_crawl_before_any_request(slow_wor
     assert result.items == []
 
 
+@pytest.fixture
+def small_disk(tmp_path):
+    """A real filesystem of 16 MB (tmpfs), for a disk that fills up during a crawl."""
+    import subprocess
+
+    mount_point = tmp_path / "small-disk"
+    mount_point.mkdir()
+    done = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=16m", "tmpfs", str(mount_point)],
+                          capture_output=True, text=True)
+    if done.returncode != 0:
+        pytest.fail(f"this test mounts a 16 MB tmpfs and needs root, as ./scripts/test runs: {done.stderr.strip()}")
+    try:
+        yield mount_point
+    finally:
+        subprocess.run(["umount", "-l", str(mount_point)], check=False)
+
+
+def fill(disk: Path, leave_mb: float) -> Path:
+    """Another program fills the disk until ``leave_mb`` are free."""
+    import os
+
+    stats = os.statvfs(disk)
+    free = stats.f_bavail * stats.f_frsize
+    filler = disk / "filler"
+    with filler.open("wb") as out:
+        out.write(b"\0" * max(0, int(free - leave_mb * 1024 * 1024)))
+    return filler
+
+
+def test_a_disk_filling_up_mid_crawl_stops_it_cleanly_and_the_resume_completes_it(
+        slow_world, mongodb_server, uninterrupted, small_disk, tmp_path):
+    reference, _ = uninterrupted
+    database = f"resume_disk_{uuid.uuid4().hex[:8]}"
+    urls = slow_world.write_urls_file(tmp_path / "urls.txt")
+    settings = {**crawl_settings(slow_world, database, tmp_path, JOBDIR=str(small_disk / "job")),
+                "MONGODB_SPILL_DIR": str(small_disk / "spill"), "DISK_MIN_FREE_MB": "4",
+                "DISK_CHECK_INTERVAL": "0.1", "JOB_SUMMARY_EXIT_CODE": "3"}
+    env = {"MONGODB_URI": mongodb_server.uri}
+
+    def count() -> int:
+        return len(stored(mongodb_server, database, "sites"))
+
+    process = start_crawl("sites", tmp_path, args={"urls": str(urls)}, settings=settings, env=env,
+                          log_path=tmp_path / "disk-full.log")
+    try:
+        wait_until(lambda: count() >= 5, process)
+        filler = fill(small_disk, leave_mb=2)
+        process.wait(timeout=60)
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait()
+    log = (tmp_path / "disk-full.log").read_text(encoding="utf-8")
+    assert process.returncode == 3, log[-3000:]  # flagged: finish reason disk_full
+    assert "Stopping the crawl while every write still succeeds: only " in log
+    assert f"MB are free on the disk of JOBDIR ({small_disk / 'job'})" in log
+    assert "resume with ./scripts/crawl <spider> --resume" in log
+    assert "'finish_reason': 'disk_full'" in log and "Traceback" not in log
+    assert count() < SITES
+
+    # Still short of space: the next start stops before its first request.
+    slow_world.reset()
+    refused = run_crawl("sites", tmp_path, args={"urls": str(urls)}, settings=settings, env=env, feed=False)
+    assert "Stopping the crawl before it starts" in refused.log
+    assert slow_world.stats().get("requests", 0) == 0
+
+    filler.unlink()
+    resumed = run_crawl("sites", tmp_path, args={"urls": str(urls)}, settings=settings, env=env, feed=False)
+    assert resumed.returncode == 0, resumed.log[-3000:]
+    docs = stored(mongodb_server, database, "sites")
+    assert len(docs) == len({doc["site"] for doc in docs}) == SITES
+    assert len({doc["run_timestamp"] for doc in docs}) == 1
+    assert comparable(docs, "site") == comparable(reference, "site")
+
+
 # -- harvest ------------------------------------------------------------------------------
 
 HARVEST_DATASETS = 240
@@ -229,3 +304,82 @@ def test_harvest_killed_twice_stores_what_one_run_stores(harvest_world, mongodb_
     run_diff = {k: (v, want["runs"][0].get(k)) for k, v in got["runs"][0].items() if want["runs"][0].get(k) != v}
     assert run_diff == {}
     assert got == want
+
+
+# -- extensions ---------------------------------------------------------------------------
+
+EXTENSION_REPOS = [
+    {"id": 5000 + i, "owner": "ckan", "name": f"ckanext-resume{i:03d}", "contributors": 1 + i % 7, "stars": i,
+     "pushed_at": "2024-05-01T10:00:00Z"}
+    for i in range(90)
+]
+#: Fields that depend on what an earlier, killed run left in the ETag store.
+EXTENSION_RUN_FIELDS = VOLATILE | {"not_modified"}
+
+
+def extensions(standin: Any, mongodb_server: Any, tmp: Path, database: str, background: bool = False,
+               **extra: str):
+    from tests.fixtures.github import FAKE_TOKEN, FAST_SETTINGS
+
+    listing = tmp / "repos.txt"
+    listing.write_text("".join(f"{r['owner']}/{r['name']}\n" for r in EXTENSION_REPOS), encoding="utf-8")
+    settings = {
+        **FAST_SETTINGS, "LOG_LEVEL": "INFO",
+        "GITHUB_API_URL": standin.url, "GITHUB_GRAPHQL_URL": standin.graphql_url,
+        "GITHUB_CACHE_DIR": str(tmp / f"github-cache-{database}"),
+        # Small batches, few requests at once: the kills land between and inside batches.
+        "GITHUB_BATCH_SIZE": "15", "GITHUB_CONCURRENT_REQUESTS": "2",
+        "MONGODB_DATABASE": database, "MONGODB_SPILL_DIR": str(tmp / "spill"),
+        "MONGODB_BATCH_SIZE": "4", "MONGODB_FLUSH_INTERVAL": "0.5",
+        **extra,
+    }
+    args = {"repos": str(listing)}
+    env = {"MONGODB_URI": mongodb_server.uri, "GITHUB_TOKEN": FAKE_TOKEN, "GITHUB_TOKENS": ""}
+    if background:
+        return start_crawl("extensions", tmp, args=args, settings=settings, env=env,
+                           log_path=tmp / f"extensions-{time.monotonic_ns()}.log")
+    return run_crawl("extensions", tmp, args=args, settings=settings, env=env, feed=False)
+
+
+def test_extensions_killed_three_times_store_what_one_run_stores(github_standin, mongodb_server, tmp_path):
+    standin = github_standin(EXTENSION_REPOS, latency=0.08)
+    reference_db = f"resume_ext_ref_{uuid.uuid4().hex[:8]}"
+    reference = extensions(standin, mongodb_server, tmp_path, reference_db)
+    assert reference.returncode == 0, reference.log[-3000:]
+
+    database = f"resume_ext_{uuid.uuid4().hex[:8]}"
+    job = {"JOBDIR": str(tmp_path / "job")}
+
+    def count() -> int:
+        return len(stored(mongodb_server, database, "extensions"))
+
+    standin.clear_log()
+    kill_points = [
+        ("first batch", lambda: any("graphql" in entry["path"] for entry in standin.log())),
+        ("mid-batch writes", lambda: count() >= 20),
+        ("late", lambda: count() >= 60),
+    ]
+    for name, reached in kill_points:
+        process = extensions(standin, mongodb_server, tmp_path, database, background=True, **job)
+        try:
+            wait_until(reached, process)
+        finally:
+            process.send_signal(signal.SIGKILL)
+            process.wait()
+    assert count() < len(EXTENSION_REPOS)
+    resumed = extensions(standin, mongodb_server, tmp_path, database, **job)
+    assert resumed.returncode == 0, resumed.log[-3000:]
+    assert "Resuming the run of" in resumed.log
+
+    docs = stored(mongodb_server, database, "extensions")
+    assert len(docs) == len({doc["extension"] for doc in docs}) == len(EXTENSION_REPOS)
+    stamp = (tmp_path / "job" / "run_timestamp").read_text().strip()
+    assert {doc["run_timestamp"] for doc in docs} == {stamp}
+
+    def values(db: str) -> dict[str, dict[str, Any]]:
+        return {doc["extension"]: {k: v for k, v in doc.items() if k not in EXTENSION_RUN_FIELDS}
+                for doc in stored(mongodb_server, db, "extensions")}
+
+    assert values(database) == values(reference_db)
+    latest = stored(mongodb_server, database, "extensions_latest")
+    assert sorted(doc["extension"] for doc in latest) == sorted(doc["extension"] for doc in docs)

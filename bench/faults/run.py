@@ -1,10 +1,11 @@
 """Fault figures: kill -9 and resume against an uninterrupted run, plus the count of
 fault kinds and bad inputs the test suite tries.
 
-    .venv/bin/python -m bench.faults.run [--sites 60] [--datasets 600] [--latency-ms 100]
+    .venv/bin/python -m bench.faults.run [--sites 60] [--datasets 600] [--repos 200] [--latency-ms 100]
 
 One simulated world (tests/world) and one MongoDB-wire server (SecantusDB) are started
-on loopback. For ``sites`` and ``harvest``: one uninterrupted run (timed), then the
+on loopback, and the GitHub stand-in (tests/github_standin) for ``extensions``. For
+each spider: one uninterrupted run (timed), then the
 same run killed with SIGKILL at three points (after the first request, after a third
 and after two thirds of the documents are in MongoDB) and resumed with the same JOBDIR
 until it finishes (timed from the first start, kills included). The two databases are
@@ -23,9 +24,11 @@ import time
 import uuid
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 from tests.crawl import run_crawl, start_crawl
+from tests.fixtures.github import FAKE_TOKEN
+from tests.github_standin.client import GitHubStandIn
 from tests.fixtures.mongo import MongoServer
 from tests.world import spec
 from tests.world.datasets import DatasetsSpec
@@ -37,7 +40,10 @@ ROOT = Path(__file__).resolve().parents[2]
 FAULT_KINDS = {
     "kill -9 of sites (discovery, mid-probing, mid-batch) and resume": "tests/test_resume.py",
     "kill -9 of harvest (twice mid-portal) and resume": "tests/test_resume.py",
+    "kill -9 of extensions (first batch, mid-writes, late) and resume": "tests/test_resume.py",
     "unwritable job directory": "tests/test_resume.py",
+    "disk filling up mid-crawl (real 16 MB tmpfs), then resume": "tests/test_resume.py",
+    "harvest cancelled on scrapyd mid-portal": "tests/test_scrapyd_harvest.py",
     "unwritable MongoDB spill directory": "tests/test_mongodb_pipeline.py",
     "MongoDB killed and restarted mid-crawl": "tests/test_mongodb_pipeline.py",
     "catalog CKAN stopped mid-sync": "tests/test_datastore_series_outage.py",
@@ -61,6 +67,7 @@ BAD_INPUTS = {
     "URLs that are not URLs": "tests/test_site_urls.py, tests/test_sites_crawl.py",
     "MongoDB operators and _id in portal data": "tests/test_security.py",
     "URLs to loopback, private and metadata addresses, redirects to them": "tests/test_address_guard.py",
+    "a name rebound to an internal address after the check (DNS rebinding)": "tests/test_address_guard.py",
     "secrets in the environment": "tests/test_security.py",
 }
 
@@ -90,14 +97,13 @@ def compare(reference: list[dict[str, Any]], resumed: list[dict[str, Any]], key:
 
 def killed_and_resumed(spider: str, args: dict[str, str], settings: dict[str, str], env: dict[str, str],
                        tmp: Path, server: MongoServer, database: str, collection: str, total: int,
-                       world: Any) -> tuple[float, int]:
+                       started_work: Callable[[], bool]) -> tuple[float, int]:
     settings = {**settings, "MONGODB_DATABASE": database, "JOBDIR": str(tmp / f"job-{spider}")}
-    points = [lambda: world.stats().get("requests", 0) > 0,
+    points = [started_work,
               lambda: len(stored(server, database, collection)) >= total // 3,
               lambda: len(stored(server, database, collection)) >= 2 * total // 3]
     started = time.monotonic()
     kills = 0
-    world.reset()
     for reached in points:
         process = start_crawl(spider, tmp, args=args, settings=settings, env=env,
                               log_path=tmp / f"{spider}-killed-{kills}.log")
@@ -117,6 +123,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--sites", type=int, default=60)
     parser.add_argument("--datasets", type=int, default=600)
+    parser.add_argument("--repos", type=int, default=200)
     parser.add_argument("--latency-ms", type=int, default=100)
     parser.add_argument("--output")
     options = parser.parse_args(argv)
@@ -130,19 +137,39 @@ def main(argv: list[str] | None = None) -> int:
     world = start_world(portals, tmp / "world")
     server = MongoServer(tmp / "mongodb")
     server.start()
+    github = GitHubStandIn(repos=[
+        {"id": 9000 + i, "owner": "ckan", "name": f"ckanext-faults{i:04d}", "contributors": 1 + i % 9, "stars": i,
+         "pushed_at": "2024-05-01T10:00:00Z"} for i in range(options.repos)
+    ], tokens=(FAKE_TOKEN,), latency=options.latency_ms / 1000).start()
     report: dict[str, Any] = {"fault_kinds": FAULT_KINDS, "bad_inputs": BAD_INPUTS, "runs": {}}
     try:
         urls = world.write_urls_file(tmp / "urls.txt", [p for p in world.portals if p.name.startswith("site")])
-        env = {"MONGODB_URI": server.uri}
+        repos = tmp / "repos.txt"
+        repos.write_text("".join(f"ckan/ckanext-faults{i:04d}\n" for i in range(options.repos)), encoding="utf-8")
+        env = {"MONGODB_URI": server.uri, "GITHUB_TOKEN": FAKE_TOKEN, "GITHUB_TOKENS": ""}
         base = {**world.scrapy_settings(), "CONCURRENT_REQUESTS": "8", "AUTOTHROTTLE_ENABLED": "False",
                 "MONGODB_BATCH_SIZE": "10", "MONGODB_FLUSH_INTERVAL": "0.5", "HARVEST_PAGE_SIZE": "50",
-                "MONGODB_SPILL_DIR": str(tmp / "spill")}
+                "MONGODB_SPILL_DIR": str(tmp / "spill"), "GITHUB_API_URL": github.url,
+                "GITHUB_GRAPHQL_URL": github.graphql_url, "GITHUB_BATCH_SIZE": "25"}
+
+        def world_started() -> bool:
+            return world.stats().get("requests", 0) > 0
+
+        def github_started() -> bool:
+            return bool(github.log())
         cases = {
-            "sites": ({"urls": str(urls)}, "sites", "site", {"_id", "run_timestamp"}, options.sites),
+            "sites": ({"urls": str(urls)}, "sites", "site", {"_id", "run_timestamp"}, options.sites,
+                      world_started),
             "harvest": ({"portal": world.portal("harvested").listed_url, "since": "all"}, "raw_datasets",
-                        "dataset_id", {"_id", "harvested_at", "first_harvested_at"}, options.datasets),
+                        "dataset_id", {"_id", "harvested_at", "first_harvested_at"}, options.datasets,
+                        world_started),
+            # not_modified: which counts a 304 confirmed depends on the ETags the killed
+            # runs left behind, not on what was measured.
+            "extensions": ({"repos": str(repos)}, "extensions", "extension",
+                           {"_id", "run_timestamp", "not_modified"}, options.repos, github_started),
         }
-        for spider, (args, collection, key, ignore, total) in cases.items():
+        for spider, (args, collection, key, ignore, total, started_work) in cases.items():
+            base["GITHUB_CACHE_DIR"] = str(tmp / f"github-cache-{uuid.uuid4().hex[:8]}")
             reference_db = f"faults_ref_{uuid.uuid4().hex[:8]}"
             started = time.monotonic()
             reference = run_crawl(spider, tmp, args=args, settings={**base, "MONGODB_DATABASE": reference_db},
@@ -151,8 +178,11 @@ def main(argv: list[str] | None = None) -> int:
             if reference.returncode != 0:
                 raise SystemExit(f"the uninterrupted {spider} run failed:\n{reference.log[-3000:]}")
             database = f"faults_{uuid.uuid4().hex[:8]}"
+            world.reset()
+            github.clear_log()
+            base["GITHUB_CACHE_DIR"] = str(tmp / f"github-cache-{uuid.uuid4().hex[:8]}")
             resumed_seconds, kills = killed_and_resumed(spider, args, base, env, tmp, server, database,
-                                                        collection, total, world)
+                                                        collection, total, started_work)
             figures = compare(stored(server, reference_db, collection), stored(server, database, collection),
                               key, ignore)
             report["runs"][spider] = {**figures, "kills": kills, "uninterrupted_seconds": round(uninterrupted, 1),
@@ -161,6 +191,7 @@ def main(argv: list[str] | None = None) -> int:
     finally:
         world.stop()
         server.stop()
+        github.stop()
 
     print(f"fault kinds tried: {len(FAULT_KINDS)}; bad inputs tried: {len(BAD_INPUTS)}")
     print(f"{'spider':<9} {'expected':>8} {'written':>8} {'lost':>5} {'dup':>4} {'kills':>5} "

@@ -14,9 +14,11 @@ Not checked: the operator's own configuration, which is not portal data: the cat
 SPLASH_URL (their host and port exactly; a redirect from them to elsewhere is checked),
 and resource downloads, which the resource download handler guards itself, connecting
 to the address it checked (RESOURCE_ALLOW_PRIVATE). Here the check and Scrapy's
-connection use the same cached DNS answer, so only a name whose cache entry expires
-between the two could be rebound; resource downloads, where it matters most, close
-that gap.
+connection resolve the name separately (through the same DNS cache by default); a name
+rebound between the two (DNS rebinding) is caught when its answer comes back: the
+address the response came from (``response.ip_address``) is checked too, and an answer
+from a refused address is thrown away and the request fails as ``blocked``. The request
+itself has then been sent, but nothing it brought back is used or stored.
 
 A refused request fails with :class:`~ckancrawl.failures.BlockedAddressRequest`
 (an IgnoreRequest, never retried; described as a FetchError of kind ``blocked``: "blocked: portal.example resolves to 10.0.0.5, a private address; set
@@ -28,7 +30,8 @@ Settings:
   of networks (or a comma-separated string) allows exactly those.
 
 Stats: ``address_guard/checked`` (hosts resolved and checked), ``address_guard/blocked``
-and ``address_guard/blocked/<kind>`` (loopback, private, metadata service...).
+and ``address_guard/blocked/<kind>`` (loopback, private, metadata service...),
+``address_guard/rebound`` (answers that came from a refused address).
 """
 from __future__ import annotations
 
@@ -87,13 +90,36 @@ class AddressGuardMiddleware:
         if origin:
             self.exempt.add(origin)
 
-    async def process_request(self, request: Request, spider: Any = None) -> None:
+    def _checked_origin(self, request: Request) -> tuple[str, str, int] | None:
+        """The request's origin when this middleware checks it, else None."""
         if request.meta.get(FETCH_META) or self.policy.allow_private and not self.policy.allowed_networks:
             return None
         if not self._catalog_read:
             self._exempt_the_catalog()
         origin = _origin(request.url)
-        if origin is None or origin in self.exempt:
+        return None if origin is None or origin in self.exempt else origin
+
+    def process_response(self, request: Request, response: Any, spider: Any = None) -> Any:
+        origin = self._checked_origin(request)
+        peer = getattr(response, "ip_address", None)
+        if origin is None or peer is None or request.meta.get("proxy"):
+            # Through a proxy, the peer is the proxy: the name was resolved out of sight.
+            return response
+        refusal = self.policy.refusal(str(peer))
+        if refusal is None:
+            return response
+        kind = classify(ipaddress.ip_address(str(peer))) or "not public"
+        self.stats.inc_value("address_guard/blocked")
+        self.stats.inc_value(f"address_guard/blocked/{kind}")
+        self.stats.inc_value("address_guard/rebound")
+        raise BlockedAddressRequest(
+            f"{origin[1]} answered from {refusal} after it was checked (DNS rebinding?); its answer "
+            f"was thrown away, for {request.url}; set ALLOW_PRIVATE_ADDRESSES to allow it"
+        )
+
+    async def process_request(self, request: Request, spider: Any = None) -> None:
+        origin = self._checked_origin(request)
+        if origin is None:
             return None
         host = origin[1]
         if host not in self._verdicts:

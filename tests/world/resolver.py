@@ -15,6 +15,8 @@ The hosts file is a JSON object ``{"portal-7.test": "127.1.0.9", ...}``. Names:
 - IP literals and ``localhost`` resolve to themselves (``localhost`` -> 127.0.0.1);
 - names in the file resolve to their address (``*.test`` names, and any other name a
   test lists, such as ``data.example.de`` for a site with a country-code domain);
+- a name that maps to a list of addresses answers them in turn, then the last one
+  forever: a name rebound between two lookups (DNS rebinding);
 - every other name fails at once with Twisted's DNSLookupError. No DNS query is ever
   sent: world tests cannot reach or depend on the real network.
 
@@ -39,18 +41,20 @@ if TYPE_CHECKING:
 SUFFIX = ".test"
 
 
-def load_hosts(path: str | os.PathLike[str] | None) -> dict[str, str]:
-    """Read a hosts file (JSON object name -> IPv4 address); no path, no names."""
+def load_hosts(path: str | os.PathLike[str] | None) -> dict[str, str | list[str]]:
+    """Read a hosts file (JSON object name -> IPv4 address, or a list of them answered
+    in turn); no path, no names."""
     if not path:
         return {}
     data = json.loads(Path(path).read_text(encoding="utf-8"))
     if not isinstance(data, dict):
         raise ValueError(f"{path}: a hosts file is a JSON object of name -> address")
-    hosts = {}
+    hosts: dict[str, str | list[str]] = {}
     for name, address in data.items():
-        if not isIPAddress(str(address)):
-            raise ValueError(f"{path}: {name!r} maps to {address!r}, not an IPv4 address")
-        hosts[_normal(name)] = str(address)
+        addresses = address if isinstance(address, list) else [address]
+        if not addresses or not all(isIPAddress(str(a)) for a in addresses):
+            raise ValueError(f"{path}: {name!r} maps to {address!r}, not an IPv4 address (or a list of them)")
+        hosts[_normal(name)] = [str(a) for a in addresses] if isinstance(address, list) else str(address)
     return hosts
 
 
@@ -58,23 +62,28 @@ def _normal(name: str) -> str:
     return name.strip().rstrip(".").lower()
 
 
-def lookup(hosts: Mapping[str, str], name: str) -> str | None:
-    """The address for ``name``, or None when it must not resolve."""
+def lookup(hosts: Mapping[str, str | list[str]], name: str) -> str | None:
+    """The address for ``name``, or None when it must not resolve. A list of addresses
+    is answered in turn: each lookup takes the first off, the last one stays."""
     if isIPAddress(name) or isIPv6Address(name):
         return name
     normal = _normal(name)
     if normal == "localhost":
         return "127.0.0.1"
-    return hosts.get(normal)
+    found = hosts.get(normal)
+    if isinstance(found, list):
+        return found.pop(0) if len(found) > 1 else found[0]
+    return found
 
 
 @implementer(IResolverSimple)
 class WorldResolver:
     """IResolverSimple over a fixed mapping; installed like Scrapy's own resolvers."""
 
-    def __init__(self, reactor: Any, hosts: Mapping[str, str]) -> None:
+    def __init__(self, reactor: Any, hosts: Mapping[str, str | list[str]]) -> None:
         self.reactor = reactor
-        self.hosts = {_normal(name): address for name, address in hosts.items()}
+        self.hosts = {_normal(name): list(address) if isinstance(address, list) else address
+                      for name, address in hosts.items()}
 
     @classmethod
     def from_crawler(cls, crawler: Any, reactor: Any) -> "WorldResolver":
