@@ -13,7 +13,7 @@ from pymongo import MongoClient
 
 from ckancrawl.catalog.series import SITES
 from tests.catalog_crawl import catalog_settings, series_rows, series_table
-from tests.crawl import PROJECT_ROOT, SCRAPY, TEST_SETTINGS, run_crawl
+from tests.crawl import PROJECT_ROOT, TEST_SETTINGS, crawl_command, run_crawl
 from tests.world import spec
 from tests.world.launcher import start_world
 
@@ -59,10 +59,8 @@ def outage(world, ckan_catalog, mongodb_server, catalog_stack, tmp_path_factory)
                 "CATALOG_TIMEOUT": "3", "CONCURRENT_REQUESTS": "4"}
     env = {"MONGODB_URI": mongodb_server.uri, "CKAN_API_KEY": ckan_catalog.api_key}
     feed = tmp / "run1.jsonl"
-    command = [*SCRAPY, "crawl", "sites", "-a", f"catalog={ckan_catalog.url}", "-O", str(feed)]
-    for key, value in settings.items():
-        command += ["-s", f"{key}={value}"]
-    child_env = {**{k: v for k, v in os.environ.items() if k not in ("MONGODB_URI", "CKAN_API_KEY")}, **env}
+    command, child_env, _ = crawl_command("sites", tmp, args={"catalog": ckan_catalog.url}, settings=settings,
+                                          env=env, feed_path=feed)
     with open(tmp / "run1.log", "w") as log:
         crawl = subprocess.Popen(command, cwd=PROJECT_ROOT, env=child_env, stdout=log, stderr=subprocess.STDOUT,
                                  stdin=subprocess.DEVNULL)

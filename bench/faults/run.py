@@ -41,6 +41,7 @@ FAULT_KINDS = {
     "kill -9 of sites (discovery, mid-probing, mid-batch) and resume": "tests/test_resume.py",
     "kill -9 of harvest (twice mid-portal) and resume": "tests/test_resume.py",
     "kill -9 of extensions (first batch, mid-writes, late) and resume": "tests/test_resume.py",
+    "kill -9 of sites writing to the catalog and datastore (twice) and resume": "tests/test_resume_catalog.py",
     "unwritable job directory": "tests/test_resume.py",
     "disk filling up mid-crawl (real 16 MB tmpfs), then resume": "tests/test_resume.py",
     "harvest cancelled on scrapyd mid-portal": "tests/test_scrapyd_harvest.py",
