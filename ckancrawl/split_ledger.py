@@ -4,7 +4,9 @@ A large portal's harvest is split into id ranges, each a scheduled request (see
 ``HarvestSpider``); in a distributed run the parts may be done by different processes.
 Each part records its result here once it is done; the call that records the last
 missing part gets every result back, exactly once across all processes, and concludes
-the work (the portal's ``HarvestRun``).
+the work (the portal's ``HarvestRun``). What the concluder needs besides the results
+travels with each part (its request's ``cb_kwargs``), so no part depends on another
+having opened the work first.
 
 - :class:`LocalLedger`: in memory, for a crawl in one process.
 - :class:`RedisLedger`: in the distributed run's ``ledger`` hash (see
@@ -25,8 +27,8 @@ from typing import Any, Protocol
 #: Separates the work's name from the field's name in the ledger hash.
 _SEP = "\x1f"
 
-#: KEYS[1]: the ledger hash. ARGV: work, part index, part result (JSON), number of parts.
-#: Returns nil, or {header, result 0, result 1, ...} to the call that completed the work.
+#: KEYS[1]: the ledger hash. ARGV: work, part index, part result (JSON), number of parts,
+#: separator. Returns nil, or {result 0, result 1, ...} to the call that completed the work.
 _RECORD = """
 local work, sep = ARGV[1], ARGV[5]
 if redis.call('HEXISTS', KEYS[1], work .. sep .. 'concluded') == 1 then return nil end
@@ -34,7 +36,7 @@ if redis.call('HSETNX', KEYS[1], work .. sep .. 'part' .. sep .. ARGV[2], ARGV[3
 local parts = tonumber(ARGV[4])
 if redis.call('HINCRBY', KEYS[1], work .. sep .. 'done', 1) < parts then return nil end
 if redis.call('HSETNX', KEYS[1], work .. sep .. 'concluded', '1') == 0 then return nil end
-local fields = {work .. sep .. 'header'}
+local fields = {}
 for i = 0, parts - 1 do fields[#fields + 1] = work .. sep .. 'part' .. sep .. i end
 local out = redis.call('HMGET', KEYS[1], unpack(fields))
 redis.call('HDEL', KEYS[1], unpack(fields))
@@ -43,27 +45,16 @@ return out
 
 
 class Ledger(Protocol):
-    async def open(self, work: str, header: dict[str, Any]) -> None:
-        """Keep ``header`` (what the concluder needs besides the parts' results)."""
-
-    async def record(
-        self, work: str, part: int, parts: int, result: dict[str, Any]
-    ) -> tuple[dict[str, Any], list[dict[str, Any]]] | None:
-        """Record one part; (header, results in part order) to the caller that completed the work."""
+    async def record(self, work: str, part: int, parts: int, result: dict[str, Any]) -> list[dict[str, Any]] | None:
+        """Record one part; every part's result, in part order, to the caller that completed the work."""
 
 
 class LocalLedger:
     def __init__(self) -> None:
-        self._headers: dict[str, dict[str, Any]] = {}
         self._results: dict[str, dict[int, dict[str, Any]]] = {}
         self._concluded: set[str] = set()
 
-    async def open(self, work: str, header: dict[str, Any]) -> None:
-        self._headers[work] = header
-
-    async def record(
-        self, work: str, part: int, parts: int, result: dict[str, Any]
-    ) -> tuple[dict[str, Any], list[dict[str, Any]]] | None:
+    async def record(self, work: str, part: int, parts: int, result: dict[str, Any]) -> list[dict[str, Any]] | None:
         results = self._results.setdefault(work, {})
         if part in results or work in self._concluded:
             return None
@@ -72,26 +63,20 @@ class LocalLedger:
             return None
         self._concluded.add(work)
         del self._results[work]
-        return self._headers.pop(work, {}), [results[i] for i in range(parts)]
+        return [results[i] for i in range(parts)]
 
 
 class RedisLedger:
     def __init__(self, run: Any) -> None:
         self.run = run
 
-    async def open(self, work: str, header: dict[str, Any]) -> None:
-        await self.run.client.hset(self.run.keys.ledger, f"{work}{_SEP}header", json.dumps(header))
-
-    async def record(
-        self, work: str, part: int, parts: int, result: dict[str, Any]
-    ) -> tuple[dict[str, Any], list[dict[str, Any]]] | None:
+    async def record(self, work: str, part: int, parts: int, result: dict[str, Any]) -> list[dict[str, Any]] | None:
         out = await self.run.client.eval(
             _RECORD, 1, self.run.keys.ledger, work, str(part), json.dumps(result), str(parts), _SEP
         )
         if not out:
             return None
-        header, *results = out
-        return json.loads(header or "{}"), [json.loads(text) if text else {} for text in results]
+        return [json.loads(text) if text else {} for text in out]
 
 
 def ledger_for(crawler: Any) -> Ledger:

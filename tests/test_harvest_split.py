@@ -54,39 +54,37 @@ def part(**fields):
             **fields}
 
 
-HEADER = {"portal": "http://p", "run_timestamp": "2026-11-22T03:00:00Z", "api_url": "http://p/api/3/action/",
+PORTAL_RUN = {"portal": "http://p", "run_timestamp": "2026-11-22T03:00:00Z", "api_url": "http://p/api/3/action/",
           "method": "search", "reported_count": 24, "split": 2, "errors": []}
 
 
 def test_merged_parts_add_up():
-    run = merge_parts(HEADER, [part(deleted_ids=["b"], page_shrinks=1), part(deleted_ids=["a"])])
+    run = merge_parts(PORTAL_RUN, [part(deleted_ids=["b"], page_shrinks=1), part(deleted_ids=["a"])])
     assert (run.complete, run.datasets, run.listed, run.deleted_ids, run.page_shrinks) == (True, 20, 24, ["a", "b"], 1)
     assert (run.portal, run.split, run.reported_count) == ("http://p", 2, 24)
 
 
 def test_one_incomplete_part_makes_the_run_incomplete_and_deletes_nothing():
-    run = merge_parts(HEADER, [part(deleted_ids=["a"]), part(complete=False, listed=None, deleted_ids=None,
+    run = merge_parts(PORTAL_RUN, [part(deleted_ids=["a"]), part(complete=False, listed=None, deleted_ids=None,
                                                               errors=["ids 80..: package_search: timeout: x"])])
     assert run.complete is False and run.deleted_ids is None and run.listed is None
     assert run.errors == ["ids 80..: package_search: timeout: x"]
 
 
 def test_no_repository_means_deletions_unknown_even_when_complete():
-    run = merge_parts(HEADER, [part(deleted_ids=None), part(deleted_ids=None)])
+    run = merge_parts(PORTAL_RUN, [part(deleted_ids=None), part(deleted_ids=None)])
     assert run.complete is True and run.deleted_ids is None
 
 
 def test_the_local_ledger_concludes_once_whatever_the_order_and_repeats():
     async def play():
         ledger = LocalLedger()
-        await ledger.open("w", {"portal": "w"})
-        outcomes = [await ledger.record("w", i, 3, {"i": i}) for i in (2, 0, 2, 1, 1, 0)]
-        return outcomes
+        return [await ledger.record("w", i, 3, {"i": i}) for i in (2, 0, 2, 1, 1, 0)]
 
     outcomes = asyncio.run(play())
     done = [o for o in outcomes if o is not None]
     assert len(done) == 1 and outcomes[3] is not None
-    assert done[0] == ({"portal": "w"}, [{"i": 0}, {"i": 1}, {"i": 2}])
+    assert done[0] == [{"i": 0}, {"i": 1}, {"i": 2}]
 
 
 # -- crawls ----------------------------------------------------------------------------

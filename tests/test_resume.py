@@ -383,3 +383,32 @@ def test_extensions_killed_three_times_store_what_one_run_stores(github_standin,
     assert values(database) == values(reference_db)
     latest = stored(mongodb_server, database, "extensions_latest")
     assert sorted(doc["extension"] for doc in latest) == sorted(doc["extension"] for doc in docs)
+
+
+def test_a_split_harvest_killed_twice_stores_what_one_run_stores(harvest_world, mongodb_server, tmp_path):
+    """Its id ranges are scheduled requests kept in the job directory's queue: the resumed
+    process finds some there and splits the portal again; each range counts once."""
+    split = {"HARVEST_SPLIT": "4"}
+    reference_db = f"resume_split_ref_{uuid.uuid4().hex[:8]}"
+    reference = harvest(harvest_world, mongodb_server, tmp_path, reference_db, **split)
+    assert reference.returncode == 0, reference.log[-3000:]
+
+    database = f"resume_split_{uuid.uuid4().hex[:8]}"
+    job = {"JOBDIR": str(tmp_path / "job"), **split}
+    for at_least in (20, 130):
+        process = harvest(harvest_world, mongodb_server, tmp_path, database, background=True, **job)
+        try:
+            wait_until(lambda: len(stored(mongodb_server, database, "raw_datasets")) >= at_least, process)
+        finally:
+            process.send_signal(signal.SIGKILL)
+            process.wait()
+    assert len(stored(mongodb_server, database, "raw_datasets")) < HARVEST_DATASETS
+    resumed = harvest(harvest_world, mongodb_server, tmp_path, database, **job)
+    assert resumed.returncode == 0, resumed.log[-3000:]
+    assert "Traceback" not in resumed.log
+
+    docs = stored(mongodb_server, database, "raw_datasets")
+    assert len(docs) == len({doc["dataset_id"] for doc in docs}) == HARVEST_DATASETS
+    got, want = repository(mongodb_server, database), repository(mongodb_server, reference_db)
+    assert [(run["complete"], run["split"], run["datasets"]) for run in got["runs"]] == [(True, 4, HARVEST_DATASETS)]
+    assert got == want

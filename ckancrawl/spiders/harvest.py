@@ -171,9 +171,9 @@ class IdRange:
         return f"ids {self.lower or ''}..{self.upper or ''}"
 
 
-def merge_parts(header: dict[str, Any], parts: list[dict[str, Any]]) -> HarvestRun:
-    """The portal's HarvestRun from the one written when it was split and its ranges' runs."""
-    run = HarvestRun(**header)
+def merge_parts(portal_run: dict[str, Any], parts: list[dict[str, Any]]) -> HarvestRun:
+    """The portal's HarvestRun from the one made when it was split and its ranges' runs."""
+    run = HarvestRun(**portal_run)
     run.complete = bool(parts) and all(part.get("complete") is True for part in parts)
     run.datasets = sum(part.get("datasets") or 0 for part in parts)
     listed = [part.get("listed") for part in parts]
@@ -251,7 +251,6 @@ class HarvestSpider(CkanApiSpider):
         spider = super().from_crawler(crawler, *args, **kwargs)
         for signal in (signals.item_scraped, signals.item_dropped, signals.item_error):
             crawler.signals.connect(spider._item_done, signal=signal)
-        spider._ledger = ledger_for(crawler)
         return spider
 
     stop_fetching_when_closing = True
@@ -361,9 +360,11 @@ class HarvestSpider(CkanApiSpider):
         return {"q": "*:*", "rows": 0, **({"fq": fq} if fq else {})}
 
     async def _split(self, run: HarvestRun, ranges: list[IdRange]) -> list[scrapy.Request]:
-        """One scheduled request per range (its datasets' count); the ledger keeps the run."""
+        """One scheduled request per range (its datasets' count). Each carries the portal's
+        run as it is so far, so whichever process finishes the last range can conclude it
+        (also a resumed job whose ranges came back from the job directory's queue)."""
         run.split = len(ranges)
-        await self._ledger_or_fail().open(run.portal, ItemAdapter(run).asdict())
+        portal_run = ItemAdapter(run).asdict()
         self.crawler.stats.inc_value("harvest/split_portals")
         self.crawler.stats.inc_value("harvest/split_ranges", len(ranges))
         self.logger.info("Harvesting %s (%s datasets) in %d id ranges", run.portal, run.reported_count, len(ranges))
@@ -373,8 +374,8 @@ class HarvestSpider(CkanApiSpider):
                 action_url(run.api_url, "package_search", self._count_query(run.since, id_range)),
                 callback=self.harvest_range,
                 errback=self.harvest_range_failed,
-                cb_kwargs={"portal": run.portal, "api_url": run.api_url, "since": run.since, "part": part,
-                           "parts": len(ranges), "lower": id_range.lower, "upper": id_range.upper},
+                cb_kwargs={"portal_run": portal_run, "part": part, "lower": id_range.lower,
+                           "upper": id_range.upper},
                 meta={"handle_httpstatus_list": ERROR_STATUSES},
                 # Before other portals' requests: a started portal is finished first.
                 priority=1,
@@ -383,18 +384,19 @@ class HarvestSpider(CkanApiSpider):
             for part, id_range in enumerate(ranges)
         ]
 
-    def _ledger_or_fail(self) -> Ledger:
+    @property
+    def ledger(self) -> Ledger:
         if self._ledger is None:
             self._ledger = ledger_for(self.crawler)
         return self._ledger
 
     async def harvest_range(
-        self, response: Response, portal: str, api_url: str, since: str | None, part: int, parts: int,
-        lower: str | None, upper: str | None,
+        self, response: Response, portal_run: dict[str, Any], part: int, lower: str | None, upper: str | None,
     ) -> AsyncIterator[Any]:
         id_range = IdRange(lower, upper)
+        portal, api_url = portal_run["portal"], portal_run["api_url"]
         work = f"{portal} {id_range}"
-        run = HarvestRun(portal=portal, run_timestamp=self.run_timestamp, api_url=api_url, since=since)
+        run = HarvestRun(portal=portal, run_timestamp=self.run_timestamp, api_url=api_url, since=portal_run["since"])
         try:
             run.reported_count = as_count(read_envelope(response, "package_search").get("count"), "count")
         except (FetchError, AttributeError):
@@ -419,29 +421,29 @@ class HarvestSpider(CkanApiSpider):
             if not self._ranges_running[portal]:
                 del self._ranges_running[portal]
                 self._repository_reads.pop(portal, None)
-        async for output in self._record_range(run, part, parts):
+        async for output in self._record_range(portal_run, part, run):
             yield output
 
     async def harvest_range_failed(self, failure: Failure) -> AsyncIterator[Any]:
         kwargs = failure.request.cb_kwargs
         error = describe_exception(failure, self.crawler.settings.getfloat("DOWNLOAD_TIMEOUT"))
         id_range = IdRange(kwargs["lower"], kwargs["upper"])
-        run = HarvestRun(portal=kwargs["portal"], run_timestamp=self.run_timestamp)
+        run = HarvestRun(portal=kwargs["portal_run"]["portal"], run_timestamp=self.run_timestamp)
         run.errors.append(f"{id_range}: package_search: {error}")
-        async for output in self._record_range(run, kwargs["part"], kwargs["parts"]):
+        async for output in self._record_range(kwargs["portal_run"], kwargs["part"], run):
             yield output
 
-    async def _record_range(self, run: HarvestRun, part: int, parts: int) -> AsyncIterator[HarvestRun]:
+    async def _record_range(self, portal_run: dict[str, Any], part: int, run: HarvestRun) -> AsyncIterator[HarvestRun]:
         """Report one range's run; yield the portal's run if this was the last range."""
+        parts = portal_run["split"]
         try:
-            concluded = await self._ledger_or_fail().record(run.portal, part, parts, ItemAdapter(run).asdict())
+            results = await self.ledger.record(run.portal, part, parts, ItemAdapter(run).asdict())
         except Exception as error:  # Redis gone: the portal stays unconcluded, nothing is marked deleted
             self.logger.error("Could not record range %d of %d of %s (%s); this run of the portal will stay "
                               "incomplete", part + 1, parts, run.portal, error)
             return
-        if concluded is not None:
-            header, results = concluded
-            yield self._finish(merge_parts(header, results))
+        if results is not None:
+            yield self._finish(merge_parts(portal_run, results))
 
     # -- gathering ------------------------------------------------------------------------
 
