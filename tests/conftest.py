@@ -11,4 +11,5 @@ pytest_plugins = [
     "tests.fixtures.world",
     "tests.fixtures.github",
     "tests.fixtures.scrapyd",
+    "tests.fixtures.disk",
 ]

@@ -25,6 +25,7 @@ import scrapy
 from scrapy.utils.test import get_crawler
 
 from ckancrawl.items import SiteSnapshot
+from tests.fixtures.disk import fill
 from ckancrawl.pipelines.mongodb import (
     NOT_SET_MESSAGE,
     MongoPipeline,
@@ -344,6 +345,58 @@ def test_an_outage_longer_than_the_retries_is_spilled_then_caught_up(
     assert "mongodb/left_in_spill" not in result.stats
     assert "MongoDB answers again" in result.output
     assert not list((run.workdir / "spill").glob("*"))
+
+
+def test_mongodb_down_and_a_full_spill_disk_stop_the_crawl_and_lose_nothing(
+    crawl, mongo_db, mongodb_server, small_disk
+):
+    fill(small_disk)  # the spill directory's disk is full (a real tmpfs: ENOSPC)
+    run = crawl(
+        count=400, delay=0.01,
+        settings={
+            "MONGODB_BATCH_SIZE": 20, "MONGODB_FLUSH_INTERVAL": 0.5,
+            "MONGODB_RETRY_TIMES": 1, "MONGODB_RETRY_BACKOFF": 0.1,
+            "MONGODB_SERVER_SELECTION_TIMEOUT": 0.5, "MONGODB_SPILL_DIR": str(small_disk / "spill"),
+        },
+    )
+    wait_for(lambda: mongo_db["sites"].count_documents({}) >= 40, what="first batches")
+    mongodb_server.kill()
+    try:
+        wait_for(lambda: "documents are held in memory" in run.output, what="the held documents")
+    finally:
+        mongodb_server.start()
+    result = run.wait()
+
+    assert "cannot be written (No space left on device): " in result.output
+    assert "The crawl stops now so that no more work piles up" in result.output
+    assert "Closing spider (storage_unavailable)" in result.output
+    assert result.stats["mongodb/held"] > 0 and "mongodb/lost" not in result.stats
+    assert "stored the %d documents held in memory" % result.stats["mongodb/held"] in result.output
+    assert result.stats["mongodb/items"] < 400  # it stopped early: start() was read no further
+    assert mongo_db["sites"].count_documents({}) == result.stats["mongodb/items"]  # none of them lost
+    assert "Traceback" not in result.output
+
+
+def test_documents_nowhere_to_go_at_close_are_counted_and_reported_as_lost(mongodb_server, mongo_db, caplog):
+    from ckancrawl.pipelines.mongodb import MongoWriter, Pending, Target
+
+    # /dev/full: every write to it fails with ENOSPC, as on a full disk.
+    writer = MongoWriter(mongodb_server.uri, mongo_db.name, spill_path=Path("/dev/full"), retry_times=0,
+                         server_selection_timeout=0.3)
+    writer.connect()
+    target = Target.of(SiteSnapshot)
+    batch = [Pending(target, {"site": f"https://p{i}.example.org", "run_timestamp": NEW_RUN}) for i in range(3)]
+    mongodb_server.kill()
+    try:
+        first, later = writer.write(batch[:2]), writer.write(batch[2:])
+        assert (first.held, later.held) == (2, 1) and "No space left on device" in writer.storage_error
+        done = writer.finish()
+    finally:
+        mongodb_server.start()
+        writer.close()
+    assert (done.lost, done.spilled) == (3, 0)
+    assert "3 documents were not stored" in caplog.text and "run the crawl again" in caplog.text
+    assert "sites site='https://p0.example.org'" in caplog.text
 
 
 def test_mongodb_down_at_close_leaves_a_spill_file_that_replay_writes(

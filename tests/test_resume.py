@@ -17,6 +17,7 @@ from typing import Any, Callable
 import pytest
 
 from tests.crawl import run_crawl, start_crawl
+from tests.fixtures.disk import fill
 from tests.world import spec
 
 SITES = 24
@@ -157,35 +158,6 @@ def test_an_unwritable_job_directory_stops_the_crawl_before_any_request(slow_wor
     assert f"cannot write the run timestamp to the job directory {blocker / 'job'}" in result.log
     assert slow_world.stats().get("requests", 0) == 0
     assert result.items == []
-
-
-@pytest.fixture
-def small_disk(tmp_path):
-    """A real filesystem of 16 MB (tmpfs), for a disk that fills up during a crawl."""
-    import subprocess
-
-    mount_point = tmp_path / "small-disk"
-    mount_point.mkdir()
-    done = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=16m", "tmpfs", str(mount_point)],
-                          capture_output=True, text=True)
-    if done.returncode != 0:
-        pytest.fail(f"this test mounts a 16 MB tmpfs and needs root, as ./scripts/test runs: {done.stderr.strip()}")
-    try:
-        yield mount_point
-    finally:
-        subprocess.run(["umount", "-l", str(mount_point)], check=False)
-
-
-def fill(disk: Path, leave_mb: float) -> Path:
-    """Another program fills the disk until ``leave_mb`` are free."""
-    import os
-
-    stats = os.statvfs(disk)
-    free = stats.f_bavail * stats.f_frsize
-    filler = disk / "filler"
-    with filler.open("wb") as out:
-        out.write(b"\0" * max(0, int(free - leave_mb * 1024 * 1024)))
-    return filler
 
 
 def test_a_disk_filling_up_mid_crawl_stops_it_cleanly_and_the_resume_completes_it(

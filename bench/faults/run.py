@@ -47,6 +47,7 @@ FAULT_KINDS = {
     "harvest cancelled on scrapyd mid-portal": "tests/test_scrapyd_harvest.py",
     "unwritable MongoDB spill directory": "tests/test_mongodb_pipeline.py",
     "MongoDB killed and restarted mid-crawl": "tests/test_mongodb_pipeline.py",
+    "MongoDB down while the spill directory's disk is full": "tests/test_mongodb_pipeline.py",
     "catalog CKAN stopped mid-sync": "tests/test_datastore_series_outage.py",
     "Redis/distributed worker interrupted and resumed": "tests/test_distributed.py",
     "GitHub rate limits, secondary limits, 202s": "tests/test_extensions_crawl.py",

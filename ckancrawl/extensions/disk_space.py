@@ -30,6 +30,8 @@ from typing import Any
 from scrapy import signals
 from scrapy.exceptions import NotConfigured
 
+from ckancrawl.shutdown import stop_crawl
+
 logger = logging.getLogger(__name__)
 
 #: Settings naming directories a crawl writes to as it runs.
@@ -115,9 +117,7 @@ class DiskSpaceGuard:
             "Stopping the crawl %s: %s. Free space there (or set DISK_MIN_FREE_MB lower) and run it again%s.",
             "before it starts" if starting else "while every write still succeeds", reason, resume,
         )
-        engine = self.crawler.engine
-        if engine is not None and engine.spider is not None:
-            asyncio.ensure_future(engine.close_spider_async(reason=CLOSE_REASON))
+        stop_crawl(self.crawler, CLOSE_REASON)
 
     def spider_closed(self, spider: Any, reason: str) -> None:
         self.stopped = True

@@ -156,6 +156,7 @@ def _storage(stats: Mapping[str, Any]) -> dict[str, Any] | None:
         "retries": int(stats.get("mongodb/retries", 0)),
         "left_in_spill": int(stats.get("mongodb/left_in_spill", 0)),
         "rejected": int(stats.get("mongodb/rejected", 0)),
+        "lost": int(stats.get("mongodb/lost", 0)),
     }
 
 
@@ -220,10 +221,11 @@ def summarize(
         if (value := build(stats)) is not None:
             summary[section] = value
     storage = summary.get("storage")
-    if storage and (storage["left_in_spill"] or storage["rejected"]):
+    if storage and (storage["left_in_spill"] or storage["rejected"] or storage["lost"]):
         flags.append(
-            f"{storage['left_in_spill'] + storage['rejected']} documents did not reach MongoDB "
-            f"(left in the spill file {storage['left_in_spill']}, refused {storage['rejected']})"
+            f"{storage['left_in_spill'] + storage['rejected'] + storage['lost']} documents did not reach MongoDB "
+            f"(left in the spill file {storage['left_in_spill']}, refused {storage['rejected']}"
+            + (f", lost {storage['lost']}: run the crawl again" if storage["lost"] else "") + ")"
         )
     catalog = summary.get("catalog")
     if catalog and catalog["failure_share"] and catalog["failure_share"] > threshold:

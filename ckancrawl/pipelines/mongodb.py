@@ -29,6 +29,13 @@ that replays it::
 
     python -m ckancrawl.pipelines.mongodb replay FILE...
 
+When MongoDB is down and the spill file cannot be written either (a full disk), the
+batch is held in memory, the error says so, and the crawl stops (finish reason
+``storage_unavailable``) so that no more work piles up; at close the held documents go
+to MongoDB if it answers again, else to the spill file if it has room by then; only if
+both still fail are they reported as lost, with their count and the advice to run the
+crawl again.
+
 Documents that MongoDB refuses (too large, invalid) go to a ``-rejected.jsonl`` file
 beside it, with the reason, and are logged as errors.
 
@@ -52,6 +59,8 @@ Stats: ``mongodb/items``, ``mongodb/documents_written``, ``mongodb/latest_writte
 ``mongodb/latest_kept_newer`` (an older run did not replace a newer latest),
 ``mongodb/batches``, ``mongodb/retries``, ``mongodb/spilled``, ``mongodb/unspilled``
 (moved from the spill file into MongoDB), ``mongodb/left_in_spill``,
+``mongodb/held`` (kept in memory: neither MongoDB nor the spill file took them),
+``mongodb/lost`` (held, and still nowhere to put them at close),
 ``mongodb/rejected``, ``mongodb/items_not_stored`` (item class without
 ``mongo_collection``).
 """
@@ -86,6 +95,8 @@ from pymongo.write_concern import WriteConcern
 from scrapy.exceptions import NotConfigured
 from scrapy.utils.misc import load_object
 from scrapy.utils.asyncio import is_asyncio_available
+
+from ckancrawl.shutdown import stop_crawl
 
 logger = logging.getLogger(__name__)
 
@@ -212,6 +223,8 @@ class Outcome:
     spilled: int = 0
     unspilled: int = 0
     left_in_spill: int = 0
+    held: int = 0
+    lost: int = 0
     rejected: int = 0
     #: Counts of write strategies other than snapshots, by name (see ``count``).
     extra: dict[str, int] = field(default_factory=dict)
@@ -331,6 +344,10 @@ class MongoWriter:
         self._strategies: dict[str, Any] = {}
         self._spilled = 0  # documents in the spill file, waiting for MongoDB
         self._next_probe = 0.0
+        #: Documents neither MongoDB nor the spill file took, in order (see ``_hold``).
+        self._held: list[Pending] = []
+        #: Why documents are held, once they are: the pipeline stops the crawl.
+        self.storage_error: str | None = None
 
     # -- messages --------------------------------------------------------------
     def scrub(self, text: str) -> str:
@@ -399,6 +416,10 @@ class MongoWriter:
     def write(self, batch: list[Pending]) -> Outcome:
         """Write a batch, retrying connection errors; spill what cannot be written."""
         outcome = Outcome()
+        if self._held:
+            # The crawl is stopping; finish() tries them all, in order.
+            self._hold(batch, outcome)
+            return outcome
         try:
             if self._spilled and not self._unspill(outcome, retries=0, probe=True):
                 # Still down: queue behind what is already spilled to keep the order.
@@ -407,6 +428,7 @@ class MongoWriter:
             unwritten = self._write_with_retries(batch, outcome)
             if unwritten:
                 self._spill(unwritten, outcome)
+            if unwritten and not self._held:
                 logger.warning(
                     "MongoDB at %s is unreachable after %d retries; documents are saved "
                     "to %s until it answers again",
@@ -422,6 +444,8 @@ class MongoWriter:
     def finish(self) -> Outcome:
         """At close: move spilled documents into MongoDB if possible, else report."""
         outcome = Outcome()
+        if self._held:
+            self._place_held(outcome)
         if self._spilled and not self._unspill(outcome, retries=self.retry_times):
             outcome.left_in_spill = self._spilled
             logger.error(
@@ -570,9 +594,54 @@ class MongoWriter:
 
     # -- spill and rejected files -----------------------------------------------
     def _spill(self, batch: list[Pending], outcome: Outcome) -> None:
-        _append_lines(self.spill_path, (p.to_json() for p in batch))
+        try:
+            _append_lines(self.spill_path, (p.to_json() for p in batch))
+        except OSError as exc:
+            self._hold(batch, outcome, exc)
+            return
         self._spilled += len(batch)
         outcome.spilled += len(batch)
+
+    def _hold(self, batch: list[Pending], outcome: Outcome, error: OSError | None = None) -> None:
+        """Keep documents in memory that neither MongoDB nor the spill file took."""
+        self._held.extend(batch)
+        outcome.held += len(batch)
+        if self.storage_error is None:
+            self.storage_error = (
+                f"MongoDB at {self.where} does not take documents and the spill file {self.spill_path.resolve()} "
+                f"cannot be written ({(error.strerror if error else None) or error})"
+            )
+            logger.error(
+                "%s: %d documents are held in memory. The crawl stops now so that no more work "
+                "piles up; they are stored at close if MongoDB answers by then or the spill "
+                "directory has room again (free space in MONGODB_SPILL_DIR).",
+                self.storage_error, len(self._held),
+            )
+
+    def _place_held(self, outcome: Outcome) -> None:
+        """At close: the held documents into MongoDB, else the spill file, else reported lost."""
+        held, self._held = self._held, []
+        unwritten = self._write_with_retries(held, outcome) if held else []
+        if not unwritten:
+            logger.info("MongoDB answers again: stored the %d documents held in memory", len(held))
+            return
+        try:
+            _append_lines(self.spill_path, (p.to_json() for p in unwritten))
+        except OSError as exc:
+            outcome.lost += len(unwritten)
+            keys = "; ".join(
+                f"{p.target.collection} " + ", ".join(f"{k}={p.document.get(k)!r}" for k in p.target.key)[:160]
+                for p in unwritten[:3]
+            )
+            logger.error(
+                "%d documents were not stored: MongoDB at %s does not answer and the spill file %s "
+                "cannot be written (%s). They are lost (the first: %s); run the crawl again once "
+                "MongoDB or the disk is back, without --resume so that they are measured again.",
+                len(unwritten), self.where, self.spill_path.resolve(), exc.strerror or exc, keys,
+            )
+            return
+        self._spilled += len(unwritten)
+        outcome.spilled += len(unwritten)
 
     def _unspill(self, outcome: Outcome, *, retries: int, probe: bool = False) -> bool:
         """Write the spill file into MongoDB, in order; True when it is empty."""
@@ -696,6 +765,10 @@ def _chunks(items: Iterable[Pending], size: int) -> Iterator[list[Pending]]:
         yield chunk
 
 
+#: Finish reason of a crawl stopped because neither MongoDB nor the spill file took documents.
+STORAGE_UNAVAILABLE = "storage_unavailable"
+
+
 class MongoPipeline:
     """Write items to MongoDB in batches from one writer thread (see module docstring)."""
 
@@ -713,6 +786,7 @@ class MongoPipeline:
         spill_dir: str = "mongodb-spill",
     ):
         self.crawler = crawler
+        self._stopping = False
         self.stats = crawler.stats
         self.uri = uri
         self.database = database
@@ -842,6 +916,9 @@ class MongoPipeline:
                 del self._buffer[: self.batch_size]
                 assert self._writer is not None
                 self._record(await self._in_writer(self._writer.write, batch))
+                if self._writer.storage_error and not self._stopping:
+                    self._stopping = True
+                    stop_crawl(self.crawler, STORAGE_UNAVAILABLE)
 
     async def _flush_periodically(self) -> None:
         while not self._closing.is_set():
