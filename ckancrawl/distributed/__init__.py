@@ -17,7 +17,9 @@ by ``start()`` and by callbacks, redirects and retries. A callback runs entirely
 process that took its request; its ``fetch()`` calls (``engine.download_async``) do
 not go through the scheduler and stay in that process. So the unit of distribution is
 one scheduled request: one site for ``sites`` (its home page request and everything its
-callback then asks), one dataset page for a spider that schedules one per dataset.
+callback then asks), one portal for ``harvest``, or one id range of a large portal
+(HARVEST_SPLIT, 16 by default here; the ranges report to the run's ledger, see
+:mod:`ckancrawl.split_ledger`, and the last one concludes the portal).
 
 A process takes a request from the shared queue only while it has room
 (``CKANCRAWL_REDIS_LOCAL_LIMIT``), so a fast process does not empty the queue into its

@@ -309,9 +309,9 @@ class CkanApiSpider(scrapy.Spider):
         """Why no Action API was found: the crawl stopping, a network failure if there
         was one, a server error when every answer was one, else "not a ckan site" with
         what was tried."""
-        stopped = [e for e in attempts if e.kind == "stopped"]
-        if stopped:
-            return stopped[0]
+        halted = [e for e in attempts if e.kind == "stopped"]
+        if halted:
+            return halted[0]
         network = [e for e in ([home_error] if home_error else []) + attempts if e.kind in NETWORK_FAILURES]
         if network:
             return network[0]

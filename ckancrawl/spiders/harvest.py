@@ -185,6 +185,12 @@ def merge_parts(portal_run: dict[str, Any], parts: list[dict[str, Any]]) -> Harv
     return run
 
 
+def search_filter(since: str | None, id_range: IdRange) -> str:
+    """The package_search ``fq`` of an incremental harvest (``since``) and an id range."""
+    modified = "" if since is None else f"+metadata_modified:[{since} TO *]"
+    return f"{modified} {id_range.solr()}".strip()
+
+
 def portal_key(url: str) -> str:
     """A portal's stable identity: its install root as given, normalised."""
     return portal_root(url)
@@ -209,6 +215,8 @@ def read_portals_file(path: str) -> list[str]:
 
 class HarvestSpider(CkanApiSpider):
     name = "harvest"
+    #: A portal is paged inside one callback: a cancelled job stops paging at once.
+    stop_fetching_when_closing = True
 
     def __init__(
         self,
@@ -252,8 +260,6 @@ class HarvestSpider(CkanApiSpider):
         for signal in (signals.item_scraped, signals.item_dropped, signals.item_error):
             crawler.signals.connect(spider._item_done, signal=signal)
         return spider
-
-    stop_fetching_when_closing = True
 
     # -- settings -----------------------------------------------------------------------
 
@@ -356,7 +362,7 @@ class HarvestSpider(CkanApiSpider):
 
     @staticmethod
     def _count_query(since: str | None, id_range: IdRange) -> dict[str, Any]:
-        fq = f"{'' if since is None else f'+metadata_modified:[{since} TO *]'} {id_range.solr()}".strip()
+        fq = search_filter(since, id_range)
         return {"q": "*:*", "rows": 0, **({"fq": fq} if fq else {})}
 
     async def _split(self, run: HarvestRun, ranges: list[IdRange]) -> list[scrapy.Request]:
@@ -452,7 +458,7 @@ class HarvestSpider(CkanApiSpider):
     ) -> AsyncIterator[HarvestedDataset]:
         run = gather.run
         run.method = "search"
-        fq = f"{'' if run.since is None else f'+metadata_modified:[{run.since} TO *]'} {id_range.solr()}".strip()
+        fq = search_filter(run.since, id_range)
         progress = SearchProgress()
         try:
             async for dataset in self.search_datasets(
