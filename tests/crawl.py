@@ -7,11 +7,13 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import subprocess
 import sys
+import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any, Callable, Mapping
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
 SCRAPY = [sys.executable, "-m", "scrapy"]
@@ -118,3 +120,23 @@ def run_crawl(
     )
     items = read_feed(feed_path) if feed else []
     return CrawlResult(done.returncode, done.stderr + done.stdout, items, feed_path if feed else None)
+
+
+def wait_until(condition: Callable[[], bool], process: Any, timeout: float = 60) -> None:
+    """Until ``condition`` holds; fails if the crawl ``process`` ends first or it takes too long."""
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert process.poll() is None, "the crawl ended before the kill point"
+        assert time.monotonic() < deadline, "the kill point was never reached"
+        time.sleep(0.05)
+
+
+def kill_at_each(start: Callable[[], Any], points: list[Callable[[], bool]]) -> None:
+    """For each point: start the crawl, wait until the point is reached, kill -9 it."""
+    for reached in points:
+        process = start()
+        try:
+            wait_until(reached, process)
+        finally:
+            process.send_signal(signal.SIGKILL)
+            process.wait()

@@ -8,15 +8,14 @@ discovery, mid-probing and between the batches of the MongoDB writer.
 """
 from __future__ import annotations
 
-import signal
 import time
 import uuid
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import pytest
 
-from tests.crawl import run_crawl, start_crawl
+from tests.crawl import kill_at_each, run_crawl, start_crawl, wait_until
 from tests.fixtures.disk import fill
 from tests.world import spec
 
@@ -58,14 +57,6 @@ def stored(mongodb_server: Any, database: str, collection: str) -> list[dict[str
         return list(client[database][collection].find())
 
 
-def wait_until(condition: Callable[[], bool], process: Any, timeout: float = 60) -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        assert process.poll() is None, "the crawl ended before the kill point"
-        assert time.monotonic() < deadline, "the kill point was never reached"
-        time.sleep(0.05)
-
-
 def comparable(docs: list[dict[str, Any]], key: str) -> dict[str, dict[str, Any]]:
     return {doc[key]: {k: v for k, v in doc.items() if k not in VOLATILE} for doc in docs}
 
@@ -93,19 +84,13 @@ def test_sites_killed_three_times_store_what_one_run_stores(slow_world, mongodb_
         return len(stored(mongodb_server, database, "sites"))
 
     slow_world.reset()
-    kill_points = [
-        ("discovery", lambda: slow_world.stats().get("requests", 0) > 0),
-        ("mid-probing", lambda: count() >= 5),
-        ("mid-batch", lambda: count() >= 14),
-    ]
-    for name, reached in kill_points:
-        process = start_crawl("sites", tmp_path, args={"urls": str(urls)}, settings=settings, env=env,
-                              log_path=tmp_path / f"killed-at-{name}.log")
-        try:
-            wait_until(reached, process)
-        finally:
-            process.send_signal(signal.SIGKILL)
-            process.wait()
+    kill_at_each(
+        lambda: start_crawl("sites", tmp_path, args={"urls": str(urls)}, settings=settings, env=env,
+                            log_path=tmp_path / f"killed-{time.monotonic_ns()}.log"),
+        [lambda: slow_world.stats().get("requests", 0) > 0,  # during discovery
+         lambda: count() >= 5,  # mid-probing
+         lambda: count() >= 14],  # mid-batch (MONGODB_BATCH_SIZE 4)
+    )
     assert count() < SITES
     result = run_crawl("sites", tmp_path, args={"urls": str(urls)}, settings=settings, env=env, feed=False)
     assert result.returncode == 0, result.log[-3000:]
@@ -249,23 +234,27 @@ def repository(mongodb_server: Any, database: str) -> dict[str, Any]:
     }
 
 
-def test_harvest_killed_twice_stores_what_one_run_stores(harvest_world, mongodb_server, tmp_path):
+@pytest.mark.parametrize("split", ["1", "4"], ids=["whole", "split into 4 id ranges"])
+def test_harvest_killed_twice_stores_what_one_run_stores(harvest_world, mongodb_server, tmp_path, split):
+    """Split, the id ranges are scheduled requests kept in the job directory's queue: the
+    resumed process finds some there and splits the portal again; each range counts once."""
+    settings = {"HARVEST_SPLIT": split}
     reference_db = f"resume_harvest_ref_{uuid.uuid4().hex[:8]}"
-    reference = harvest(harvest_world, mongodb_server, tmp_path, reference_db)
+    reference = harvest(harvest_world, mongodb_server, tmp_path, reference_db, **settings)
     assert reference.returncode == 0, reference.log[-3000:]
 
     database = f"resume_harvest_{uuid.uuid4().hex[:8]}"
-    job = {"JOBDIR": str(tmp_path / "job")}
-    for at_least in (30, 120):
-        process = harvest(harvest_world, mongodb_server, tmp_path, database, background=True, **job)
-        try:
-            wait_until(lambda: len(stored(mongodb_server, database, "raw_datasets")) >= at_least, process)
-        finally:
-            process.send_signal(signal.SIGKILL)
-            process.wait()
-    assert len(stored(mongodb_server, database, "raw_datasets")) < HARVEST_DATASETS
+    job = {"JOBDIR": str(tmp_path / "job"), **settings}
+
+    def count() -> int:
+        return len(stored(mongodb_server, database, "raw_datasets"))
+
+    kill_at_each(lambda: harvest(harvest_world, mongodb_server, tmp_path, database, background=True, **job),
+                 [lambda: count() >= 25, lambda: count() >= 125])
+    assert count() < HARVEST_DATASETS
     resumed = harvest(harvest_world, mongodb_server, tmp_path, database, **job)
     assert resumed.returncode == 0, resumed.log[-3000:]
+    assert "Traceback" not in resumed.log
 
     docs = stored(mongodb_server, database, "raw_datasets")
     assert len(docs) == len({doc["dataset_id"] for doc in docs}) == HARVEST_DATASETS
@@ -273,6 +262,8 @@ def test_harvest_killed_twice_stores_what_one_run_stores(harvest_world, mongodb_
     assert {doc["harvested_at"] for doc in docs} == {doc["first_harvested_at"] for doc in docs} == {stamp}
     assert [run["run_timestamp"] for run in stored(mongodb_server, database, "harvest_runs")] == [stamp]
     got, want = repository(mongodb_server, database), repository(mongodb_server, reference_db)
+    assert [(run["complete"], run["split"], run["datasets"]) for run in got["runs"]] == [
+        (True, int(split), HARVEST_DATASETS)]
     run_diff = {k: (v, want["runs"][0].get(k)) for k, v in got["runs"][0].items() if want["runs"][0].get(k) != v}
     assert run_diff == {}
     assert got == want
@@ -326,18 +317,12 @@ def test_extensions_killed_three_times_store_what_one_run_stores(github_standin,
         return len(stored(mongodb_server, database, "extensions"))
 
     standin.clear_log()
-    kill_points = [
-        ("first batch", lambda: any("graphql" in entry["path"] for entry in standin.log())),
-        ("mid-batch writes", lambda: count() >= 20),
-        ("late", lambda: count() >= 60),
-    ]
-    for name, reached in kill_points:
-        process = extensions(standin, mongodb_server, tmp_path, database, background=True, **job)
-        try:
-            wait_until(reached, process)
-        finally:
-            process.send_signal(signal.SIGKILL)
-            process.wait()
+    kill_at_each(
+        lambda: extensions(standin, mongodb_server, tmp_path, database, background=True, **job),
+        [lambda: any("graphql" in entry["path"] for entry in standin.log()),  # the first batch
+         lambda: count() >= 20,  # mid-batch writes
+         lambda: count() >= 60],  # late
+    )
     assert count() < len(EXTENSION_REPOS)
     resumed = extensions(standin, mongodb_server, tmp_path, database, **job)
     assert resumed.returncode == 0, resumed.log[-3000:]
@@ -355,32 +340,3 @@ def test_extensions_killed_three_times_store_what_one_run_stores(github_standin,
     assert values(database) == values(reference_db)
     latest = stored(mongodb_server, database, "extensions_latest")
     assert sorted(doc["extension"] for doc in latest) == sorted(doc["extension"] for doc in docs)
-
-
-def test_a_split_harvest_killed_twice_stores_what_one_run_stores(harvest_world, mongodb_server, tmp_path):
-    """Its id ranges are scheduled requests kept in the job directory's queue: the resumed
-    process finds some there and splits the portal again; each range counts once."""
-    split = {"HARVEST_SPLIT": "4"}
-    reference_db = f"resume_split_ref_{uuid.uuid4().hex[:8]}"
-    reference = harvest(harvest_world, mongodb_server, tmp_path, reference_db, **split)
-    assert reference.returncode == 0, reference.log[-3000:]
-
-    database = f"resume_split_{uuid.uuid4().hex[:8]}"
-    job = {"JOBDIR": str(tmp_path / "job"), **split}
-    for at_least in (20, 130):
-        process = harvest(harvest_world, mongodb_server, tmp_path, database, background=True, **job)
-        try:
-            wait_until(lambda: len(stored(mongodb_server, database, "raw_datasets")) >= at_least, process)
-        finally:
-            process.send_signal(signal.SIGKILL)
-            process.wait()
-    assert len(stored(mongodb_server, database, "raw_datasets")) < HARVEST_DATASETS
-    resumed = harvest(harvest_world, mongodb_server, tmp_path, database, **job)
-    assert resumed.returncode == 0, resumed.log[-3000:]
-    assert "Traceback" not in resumed.log
-
-    docs = stored(mongodb_server, database, "raw_datasets")
-    assert len(docs) == len({doc["dataset_id"] for doc in docs}) == HARVEST_DATASETS
-    got, want = repository(mongodb_server, database), repository(mongodb_server, reference_db)
-    assert [(run["complete"], run["split"], run["datasets"]) for run in got["runs"]] == [(True, 4, HARVEST_DATASETS)]
-    assert got == want

@@ -8,7 +8,6 @@ world's, slow enough for the kills to land mid-crawl.
 """
 from __future__ import annotations
 
-import signal
 import time
 
 import pytest
@@ -16,7 +15,7 @@ from pymongo import MongoClient
 
 from ckancrawl.catalog.series import SITES
 from tests.catalog_crawl import catalog_settings, series_rows
-from tests.crawl import run_crawl, start_crawl
+from tests.crawl import kill_at_each, run_crawl, start_crawl
 from tests.world import spec
 from tests.world.launcher import start_world
 
@@ -54,18 +53,9 @@ def test_a_catalog_crawl_killed_twice_and_resumed_writes_everything_once(world, 
     env = {"MONGODB_URI": mongodb_server.uri, "CKAN_API_KEY": ckan_catalog.api_key}
     args = {"catalog": ckan_catalog.url}
     with MongoClient(mongodb_server.uri) as client:
-        for at_least in (2, 7):
-            process = start_crawl("sites", tmp_path, args=args, settings=settings, env=env,
-                                  log_path=tmp_path / f"killed-{at_least}.log")
-            try:
-                deadline = time.monotonic() + 120
-                while len(mine(client)) < at_least:
-                    assert process.poll() is None, "the crawl ended before the kill point"
-                    assert time.monotonic() < deadline, "the kill point was never reached"
-                    time.sleep(0.05)
-            finally:
-                process.send_signal(signal.SIGKILL)
-                process.wait()
+        kill_at_each(lambda: start_crawl("sites", tmp_path, args=args, settings=settings, env=env,
+                                         log_path=tmp_path / f"killed-{time.monotonic_ns()}.log"),
+                     [lambda: len(mine(client)) >= 2, lambda: len(mine(client)) >= 7])
         assert len(mine(client)) < PORTALS
         resumed = run_crawl("sites", tmp_path, args=args, settings=settings, env=env)
         assert resumed.returncode == 0, resumed.log[-3000:]
