@@ -12,6 +12,7 @@ import time
 import uuid
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
+from typing import Any, Iterator
 
 import pytest
 from pymongo import MongoClient
@@ -64,25 +65,32 @@ def harvest_world(tmp_path_factory):
         world.stop()
 
 
-@pytest.fixture(scope="module")
-def shared_harvest(harvest_world, redis_server, mongodb_server, tmp_path_factory):
-    tmp = tmp_path_factory.mktemp("shared-harvest")
+def harvest_side_by_side(world, redis_server, mongodb_server, tmp: Path, run: str, args: dict[str, str],
+                         **settings: str) -> Iterator[tuple[list, Any, list[str]]]:
+    """Two harvest processes sharing ``run`` in Redis, storing into a fresh database:
+    yields their results, the database and the run's keys left in Redis."""
     database = f"distributed_{uuid.uuid4().hex[:10]}"
-    settings = {
-        **harvest_world.scrapy_settings(),
-        **distributed(redis_server, "harvest-test", CKANCRAWL_REDIS_LOCAL_LIMIT="2"),
-        "HARVEST_PAGE_SIZE": "50",
+    all_settings = {
+        **world.scrapy_settings(),
+        **distributed(redis_server, run, CKANCRAWL_REDIS_LOCAL_LIMIT="2"),
         "MONGODB_DATABASE": database,
         "MONGODB_SPILL_DIR": str(tmp / "spill"),
+        **settings,
     }
-    results = run_side_by_side(
-        "harvest", tmp, 2, args={"portals": str(harvest_world.write_urls_file(tmp / "portals.txt")), "since": "all"},
-        settings=settings, env={"MONGODB_URI": mongodb_server.uri},
-    )
-    keys_left = redis_server.keys("ckancrawl:harvest:harvest-test:*")
+    results = run_side_by_side("harvest", tmp, 2, args={**args, "since": "all"}, settings=all_settings,
+                               env={"MONGODB_URI": mongodb_server.uri})
+    keys_left = redis_server.keys(f"ckancrawl:harvest:{run}:*")
     with MongoClient(mongodb_server.uri) as client:
         yield results, client[database], keys_left
         client.drop_database(database)
+
+
+@pytest.fixture(scope="module")
+def shared_harvest(harvest_world, redis_server, mongodb_server, tmp_path_factory):
+    tmp = tmp_path_factory.mktemp("shared-harvest")
+    yield from harvest_side_by_side(harvest_world, redis_server, mongodb_server, tmp, "harvest-test",
+                                    {"portals": str(harvest_world.write_urls_file(tmp / "portals.txt"))},
+                                    HARVEST_PAGE_SIZE="50")
 
 
 def datasets_of(result) -> list[tuple[str, str]]:
@@ -157,25 +165,12 @@ def large_portal_world(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def split_harvest(large_portal_world, redis_server, mongodb_server, tmp_path_factory):
-    tmp = tmp_path_factory.mktemp("split-harvest")
-    database = f"distributed_{uuid.uuid4().hex[:10]}"
-    settings = {
-        **large_portal_world.scrapy_settings(),
-        # HARVEST_SPLIT is left to distributed mode's default (16 ranges).
-        **distributed(redis_server, "split-test", CKANCRAWL_REDIS_LOCAL_LIMIT="2"),
-        "HARVEST_PAGE_SIZE": "100",
-        "RESOURCE_FACTS": "none",  # the generated resource URLs lead nowhere
-        "MONGODB_DATABASE": database,
-        "MONGODB_SPILL_DIR": str(tmp / "spill"),
-    }
-    results = run_side_by_side(
-        "harvest", tmp, 2, args={"portal": large_portal_world.portals[0].listed_url, "since": "all"},
-        settings=settings, env={"MONGODB_URI": mongodb_server.uri},
-    )
-    keys_left = redis_server.keys("ckancrawl:harvest:split-test:*")
-    with MongoClient(mongodb_server.uri) as client:
-        yield results, client[database], keys_left
-        client.drop_database(database)
+    # HARVEST_SPLIT is left to distributed mode's default (16 ranges).
+    yield from harvest_side_by_side(large_portal_world, redis_server, mongodb_server,
+                                    tmp_path_factory.mktemp("split-harvest"), "split-test",
+                                    {"portal": large_portal_world.portals[0].listed_url},
+                                    HARVEST_PAGE_SIZE="100",
+                                    RESOURCE_FACTS="none")  # the generated resource URLs lead nowhere
 
 
 def test_two_processes_share_one_large_portal_and_harvest_it_once(large_portal_world, split_harvest):
