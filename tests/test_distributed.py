@@ -155,7 +155,8 @@ def large_portal_world(tmp_path_factory):
     datasets = DatasetsSpec(count=LARGE_PORTAL, seed=77, notes_chars=40, resources=1)
     portal = spec.dataset_portal(spec.AddressPool("127.12.8.1"), datasets, name="large")
     for host in portal.hosts:
-        host.latency_ms = 30
+        # Slow enough that one process cannot finish all 16 ranges before the other starts.
+        host.latency_ms = 80
     world = start_world([portal], tmp_path_factory.mktemp("large-portal-world"))
     try:
         yield world
