@@ -13,12 +13,16 @@ Not checked: the operator's own configuration, which is not portal data: the cat
 (CATALOG_URL or ``-a catalog=``), GITHUB_API_URL, GITHUB_GRAPHQL_URL, GEOCODER_URL and
 SPLASH_URL (their host and port exactly; a redirect from them to elsewhere is checked),
 and resource downloads, which the resource download handler guards itself, connecting
-to the address it checked (RESOURCE_ALLOW_PRIVATE). Here the check and Scrapy's
-connection resolve the name separately (through the same DNS cache by default); a name
-rebound between the two (DNS rebinding) is caught when its answer comes back: the
-address the response came from (``response.ip_address``) is checked too, and an answer
-from a refused address is thrown away and the request fails as ``blocked``. The request
-itself has then been sent, but nothing it brought back is used or stored.
+to the address it checked (RESOURCE_ALLOW_PRIVATE).
+
+A name rebound between the check and the connection (DNS rebinding) cannot slip
+through: once the engine starts, the reactor's name resolver (the one Scrapy's
+connections ask) is wrapped so that every address the policy refuses is left out of
+every answer, except for the operator's hosts above and the proxies in the environment.
+A connection to a name with nothing left fails, and the request is recorded as
+``blocked`` ("... resolved to 10.0.0.5 when connecting, after it was checked (DNS
+rebinding?); nothing was sent"). The address a response came from
+(``response.ip_address``) is checked as well, for any other path.
 
 A refused request fails with :class:`~ckancrawl.failures.BlockedAddressRequest`
 (an IgnoreRequest, never retried; described as a FetchError of kind ``blocked``: "blocked: portal.example resolves to 10.0.0.5, a private address; set
@@ -31,16 +35,23 @@ Settings:
 
 Stats: ``address_guard/checked`` (hosts resolved and checked), ``address_guard/blocked``
 and ``address_guard/blocked/<kind>`` (loopback, private, metadata service...),
-``address_guard/rebound`` (answers that came from a refused address).
+``address_guard/left_out`` (refused addresses taken out of a name's answer at
+connection time), ``address_guard/rebound`` (requests refused for that, or for an
+answer from a refused address).
 """
 from __future__ import annotations
 
 import ipaddress
+import urllib.request
 from typing import Any
 from urllib.parse import urlsplit
 
-from scrapy import Request
+from scrapy import Request, signals
+from scrapy.exceptions import CannotResolveHostError
 from scrapy.utils.defer import maybe_deferred_to_future
+from twisted.internet.error import DNSLookupError
+from twisted.internet.interfaces import IHostnameResolver, IResolutionReceiver
+from zope.interface import implementer
 
 from ckancrawl.failures import BlockedAddressRequest
 from ckancrawl.resources.address_guard import AddressPolicy, classify
@@ -73,10 +84,44 @@ class AddressGuardMiddleware:
         #: saves the lookup.
         self._verdicts: dict[str, tuple[str, str] | None] = {}
         self._catalog_read = False
+        #: Hosts whose answer lost a refused address at connection time -> the refusal.
+        self._left_out: dict[str, str] = {}
+        self._proxy_hosts: set[str] = set()
 
     @classmethod
     def from_crawler(cls, crawler: Any) -> AddressGuardMiddleware:
-        return cls(crawler)
+        guard = cls(crawler)
+        crawler.signals.connect(guard._guard_the_resolver, signal=signals.engine_started)
+        return guard
+
+    # -- at connection time -----------------------------------------------------------
+
+    @property
+    def _restricting(self) -> bool:
+        return not (self.policy.allow_private and not self.policy.allowed_networks)
+
+    def _guard_the_resolver(self) -> None:
+        """Wrap the reactor's name resolver (installed by Scrapy when the crawl starts)."""
+        from twisted.internet import reactor
+
+        if not self._restricting or isinstance(reactor.nameResolver, GuardedNameResolver):
+            return
+        reactor.installNameResolver(GuardedNameResolver(reactor.nameResolver, self))
+        self._proxy_hosts = {
+            (parts.hostname or "").lower() for parts in map(urlsplit, urllib.request.getproxies().values())
+        }
+
+    def exempt_host(self, host: str, port: int) -> bool:
+        """Whether a connection to ``host:port`` is the operator's (never filtered)."""
+        if not self._catalog_read:
+            self._exempt_the_catalog()
+        host = host.lower().strip("[]")
+        return host in self._proxy_hosts or any(h == host and p == port for _, h, p in self.exempt)
+
+    def left_out(self, host: str, address: str, refusal: str) -> None:
+        """A refused address was taken out of the answer for ``host`` at connection time."""
+        self.stats.inc_value("address_guard/left_out")
+        self._left_out[host.lower()] = refusal
 
     def _exempt_the_catalog(self) -> None:
         """The spider's catalog (``-a catalog=``) is operator configuration too."""
@@ -92,12 +137,26 @@ class AddressGuardMiddleware:
 
     def _checked_origin(self, request: Request) -> tuple[str, str, int] | None:
         """The request's origin when this middleware checks it, else None."""
-        if request.meta.get(FETCH_META) or self.policy.allow_private and not self.policy.allowed_networks:
+        if request.meta.get(FETCH_META) or not self._restricting:
             return None
         if not self._catalog_read:
             self._exempt_the_catalog()
         origin = _origin(request.url)
         return None if origin is None or origin in self.exempt else origin
+
+    def process_exception(self, request: Request, exception: BaseException, spider: Any = None) -> None:
+        origin = self._checked_origin(request)
+        if origin is None or not isinstance(exception, (DNSLookupError, CannotResolveHostError)):
+            return None
+        refusal = self._left_out.get(origin[1])
+        if refusal is None:
+            return None
+        self.stats.inc_value("address_guard/blocked")
+        self.stats.inc_value("address_guard/rebound")
+        raise BlockedAddressRequest(
+            f"{origin[1]} resolved to {refusal} when connecting, after it was checked (DNS rebinding?); "
+            f"nothing was sent, for {request.url}; set ALLOW_PRIVATE_ADDRESSES to allow it"
+        )
 
     def process_response(self, request: Request, response: Any, spider: Any = None) -> Any:
         origin = self._checked_origin(request)
@@ -118,6 +177,9 @@ class AddressGuardMiddleware:
         )
 
     async def process_request(self, request: Request, spider: Any = None) -> None:
+        proxy = request.meta.get("proxy")
+        if proxy:  # the operator's too: the connection goes there, not to the site
+            self._proxy_hosts.add((urlsplit(proxy).hostname or "").lower())
         origin = self._checked_origin(request)
         if origin is None:
             return None
@@ -151,3 +213,41 @@ class AddressGuardMiddleware:
                 kind = classify(ipaddress.ip_address(address.split("%", 1)[0])) or "not public"
                 return kind, f"{host} resolves to {refusal}" if address != literal else refusal
         return None
+
+
+@implementer(IHostnameResolver)
+class GuardedNameResolver:
+    """The reactor's name resolver, with the addresses the guard refuses left out."""
+
+    def __init__(self, unguarded: Any, guard: AddressGuardMiddleware) -> None:
+        #: The resolver it wraps (the resource download handler applies its own policy).
+        self.unguarded = unguarded
+        self.guard = guard
+
+    def resolveHostName(self, resolutionReceiver: Any, hostName: str, portNumber: int = 0,
+                        addressTypes: Any = None, transportSemantics: str = "TCP") -> Any:
+        receiver = resolutionReceiver
+        if not self.guard.exempt_host(hostName, portNumber):
+            receiver = _WithoutRefused(resolutionReceiver, hostName, self.guard)
+        return self.unguarded.resolveHostName(receiver, hostName, portNumber, addressTypes, transportSemantics)
+
+
+@implementer(IResolutionReceiver)
+class _WithoutRefused:
+    def __init__(self, receiver: Any, host: str, guard: AddressGuardMiddleware) -> None:
+        self.receiver = receiver
+        self.host = host
+        self.guard = guard
+
+    def resolutionBegan(self, resolution: Any) -> None:
+        self.receiver.resolutionBegan(resolution)
+
+    def addressResolved(self, address: Any) -> None:
+        refusal = self.guard.policy.refusal(address.host)
+        if refusal is None:
+            self.receiver.addressResolved(address)
+        else:
+            self.guard.left_out(self.host, address.host, refusal)
+
+    def resolutionComplete(self) -> None:
+        self.receiver.resolutionComplete()

