@@ -12,4 +12,5 @@ pytest_plugins = [
     "tests.fixtures.github",
     "tests.fixtures.scrapyd",
     "tests.fixtures.disk",
+    "tests.fixtures.rendering",
 ]

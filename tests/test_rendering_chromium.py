@@ -14,16 +14,9 @@ from scrapy.settings import Settings
 
 from ckancrawl.rendering import RenderingAddon
 from ckancrawl.rendering.errors import RenderingConfigError
-from tests.rendering_pages import PageServer
 from tests.rendering_probe import run_probe
 
 CHROMIUM = "/usr/bin/chromium"
-
-
-@pytest.fixture(scope="module")
-def pages():
-    with PageServer() as server:
-        yield server
 
 
 @pytest.fixture(scope="module")

@@ -18,21 +18,7 @@ from scrapy.settings import Settings
 from ckancrawl.failures import describe_exception
 from ckancrawl.rendering import RenderingAddon
 from ckancrawl.rendering.errors import RenderingConfigError, RenderingError
-from tests.rendering_pages import PageServer
 from tests.rendering_probe import run_probe
-from tests.splash_standin.client import SplashStandIn
-
-
-@pytest.fixture(scope="module")
-def pages():
-    with PageServer() as server:
-        yield server
-
-
-@pytest.fixture(scope="module")
-def splash():
-    with SplashStandIn(max_timeout=60) as standin:
-        yield standin
 
 
 @pytest.fixture(scope="module")

@@ -52,11 +52,6 @@ def crawl_settings(world: Any, database: str, tmp: Path, **extra: str) -> dict[s
     }
 
 
-def stored(mongodb_server: Any, database: str, collection: str) -> list[dict[str, Any]]:
-    with mongodb_server.client() as client:
-        return list(client[database][collection].find())
-
-
 def comparable(docs: list[dict[str, Any]], key: str) -> dict[str, dict[str, Any]]:
     return {doc[key]: {k: v for k, v in doc.items() if k not in VOLATILE} for doc in docs}
 
@@ -70,7 +65,7 @@ def uninterrupted(slow_world, mongodb_server, tmp_path_factory):
     result = run_crawl("sites", tmp, args={"urls": str(urls)}, settings=crawl_settings(slow_world, database, tmp),
                        env={"MONGODB_URI": mongodb_server.uri}, feed=False)
     assert result.returncode == 0, result.log[-3000:]
-    return stored(mongodb_server, database, "sites"), time.monotonic() - started
+    return mongodb_server.documents(database, "sites"), time.monotonic() - started
 
 
 def test_sites_killed_three_times_store_what_one_run_stores(slow_world, mongodb_server, uninterrupted, tmp_path):
@@ -81,7 +76,7 @@ def test_sites_killed_three_times_store_what_one_run_stores(slow_world, mongodb_
     env = {"MONGODB_URI": mongodb_server.uri}
 
     def count() -> int:
-        return len(stored(mongodb_server, database, "sites"))
+        return len(mongodb_server.documents(database, "sites"))
 
     slow_world.reset()
     kill_at_each(
@@ -96,12 +91,12 @@ def test_sites_killed_three_times_store_what_one_run_stores(slow_world, mongodb_
     assert result.returncode == 0, result.log[-3000:]
     assert "Resuming the run of" in result.log
 
-    docs = stored(mongodb_server, database, "sites")
+    docs = mongodb_server.documents(database, "sites")
     assert len(docs) == len({doc["site"] for doc in docs}) == SITES  # nothing twice, nothing missing
     assert len({doc["run_timestamp"] for doc in docs}) == 1
     assert (tmp_path / "job" / "run_timestamp").read_text().strip() == docs[0]["run_timestamp"]
     assert comparable(docs, "site") == comparable(reference, "site")
-    latest = stored(mongodb_server, database, "sites_latest")
+    latest = mongodb_server.documents(database, "sites_latest")
     assert sorted(doc["site"] for doc in latest) == sorted(doc["site"] for doc in docs)
 
 
@@ -128,7 +123,7 @@ def test_scripts_crawl_resume_keeps_the_run_timestamp(slow_world, mongodb_server
     again = crawl("--resume")
     assert again.returncode == 0, again.stderr[-3000:]
     assert f"Resuming the sites run of {stamp}" in again.stdout
-    docs = stored(mongodb_server, database, "sites")
+    docs = mongodb_server.documents(database, "sites")
     assert [doc["run_timestamp"] for doc in docs] == [stamp]
 
 
@@ -156,7 +151,7 @@ def test_a_disk_filling_up_mid_crawl_stops_it_cleanly_and_the_resume_completes_i
     env = {"MONGODB_URI": mongodb_server.uri}
 
     def count() -> int:
-        return len(stored(mongodb_server, database, "sites"))
+        return len(mongodb_server.documents(database, "sites"))
 
     process = start_crawl("sites", tmp_path, args={"urls": str(urls)}, settings=settings, env=env,
                           log_path=tmp_path / "disk-full.log")
@@ -185,7 +180,7 @@ def test_a_disk_filling_up_mid_crawl_stops_it_cleanly_and_the_resume_completes_i
     filler.unlink()
     resumed = run_crawl("sites", tmp_path, args={"urls": str(urls)}, settings=settings, env=env, feed=False)
     assert resumed.returncode == 0, resumed.log[-3000:]
-    docs = stored(mongodb_server, database, "sites")
+    docs = mongodb_server.documents(database, "sites")
     assert len(docs) == len({doc["site"] for doc in docs}) == SITES
     assert len({doc["run_timestamp"] for doc in docs}) == 1
     assert comparable(docs, "site") == comparable(reference, "site")
@@ -228,9 +223,9 @@ def repository(mongodb_server: Any, database: str) -> dict[str, Any]:
         return {k: v for k, v in doc.items() if k not in RUN_FIELDS}
 
     return {
-        "datasets": {doc["dataset_id"]: strip(doc) for doc in stored(mongodb_server, database, "raw_datasets")},
-        "history": len(stored(mongodb_server, database, "raw_datasets_history")),
-        "runs": [strip(doc) for doc in stored(mongodb_server, database, "harvest_runs")],
+        "datasets": {doc["dataset_id"]: strip(doc) for doc in mongodb_server.documents(database, "raw_datasets")},
+        "history": len(mongodb_server.documents(database, "raw_datasets_history")),
+        "runs": [strip(doc) for doc in mongodb_server.documents(database, "harvest_runs")],
     }
 
 
@@ -247,7 +242,7 @@ def test_harvest_killed_twice_stores_what_one_run_stores(harvest_world, mongodb_
     job = {"JOBDIR": str(tmp_path / "job"), **settings}
 
     def count() -> int:
-        return len(stored(mongodb_server, database, "raw_datasets"))
+        return len(mongodb_server.documents(database, "raw_datasets"))
 
     kill_at_each(lambda: harvest(harvest_world, mongodb_server, tmp_path, database, background=True, **job),
                  [lambda: count() >= 25, lambda: count() >= 125])
@@ -256,11 +251,11 @@ def test_harvest_killed_twice_stores_what_one_run_stores(harvest_world, mongodb_
     assert resumed.returncode == 0, resumed.log[-3000:]
     assert "Traceback" not in resumed.log
 
-    docs = stored(mongodb_server, database, "raw_datasets")
+    docs = mongodb_server.documents(database, "raw_datasets")
     assert len(docs) == len({doc["dataset_id"] for doc in docs}) == HARVEST_DATASETS
     stamp = (tmp_path / "job" / "run_timestamp").read_text().strip()
     assert {doc["harvested_at"] for doc in docs} == {doc["first_harvested_at"] for doc in docs} == {stamp}
-    assert [run["run_timestamp"] for run in stored(mongodb_server, database, "harvest_runs")] == [stamp]
+    assert [run["run_timestamp"] for run in mongodb_server.documents(database, "harvest_runs")] == [stamp]
     got, want = repository(mongodb_server, database), repository(mongodb_server, reference_db)
     assert [(run["complete"], run["split"], run["datasets"]) for run in got["runs"]] == [
         (True, int(split), HARVEST_DATASETS)]
@@ -314,7 +309,7 @@ def test_extensions_killed_three_times_store_what_one_run_stores(github_standin,
     job = {"JOBDIR": str(tmp_path / "job")}
 
     def count() -> int:
-        return len(stored(mongodb_server, database, "extensions"))
+        return len(mongodb_server.documents(database, "extensions"))
 
     standin.clear_log()
     kill_at_each(
@@ -328,15 +323,15 @@ def test_extensions_killed_three_times_store_what_one_run_stores(github_standin,
     assert resumed.returncode == 0, resumed.log[-3000:]
     assert "Resuming the run of" in resumed.log
 
-    docs = stored(mongodb_server, database, "extensions")
+    docs = mongodb_server.documents(database, "extensions")
     assert len(docs) == len({doc["extension"] for doc in docs}) == len(EXTENSION_REPOS)
     stamp = (tmp_path / "job" / "run_timestamp").read_text().strip()
     assert {doc["run_timestamp"] for doc in docs} == {stamp}
 
     def values(db: str) -> dict[str, dict[str, Any]]:
         return {doc["extension"]: {k: v for k, v in doc.items() if k not in EXTENSION_RUN_FIELDS}
-                for doc in stored(mongodb_server, db, "extensions")}
+                for doc in mongodb_server.documents(db, "extensions")}
 
     assert values(database) == values(reference_db)
-    latest = stored(mongodb_server, database, "extensions_latest")
+    latest = mongodb_server.documents(database, "extensions_latest")
     assert sorted(doc["extension"] for doc in latest) == sorted(doc["extension"] for doc in docs)

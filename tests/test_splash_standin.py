@@ -14,22 +14,9 @@ from typing import Any
 
 import pytest
 
-from tests.rendering_pages import PageServer
 from tests.splash_standin.client import SplashStandIn
 
 _OPENER = urllib.request.build_opener(urllib.request.ProxyHandler({}))
-
-
-@pytest.fixture(scope="module")
-def pages():
-    with PageServer() as server:
-        yield server
-
-
-@pytest.fixture(scope="module")
-def splash():
-    with SplashStandIn(max_timeout=60) as standin:
-        yield standin
 
 
 def call(splash: SplashStandIn, query: dict[str, Any] | None = None, payload: Any = None,

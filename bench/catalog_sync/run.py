@@ -52,7 +52,7 @@ from bench.catalog_sync.original import update_all
 from ckancrawl.catalog.fields import SITE_FIELDS, known_values
 from ckancrawl.items import SiteSnapshot
 from ckancrawl.pipelines.catalog_sync import CatalogSyncPipeline
-from bench.sites.measure import _children, machine_busy_s
+from bench.sites.measure import machine_busy_s, tree_cpu_s
 from tests.ckan.catalog import Catalog
 from tests.services import CatalogStack
 
@@ -88,22 +88,6 @@ def measured(index: int, changed: bool) -> dict[str, Any]:
 def snapshot(name: str, dataset_id: str, values: dict[str, Any]) -> SiteSnapshot:
     return SiteSnapshot(site=name, run_timestamp="2026-11-22T03:00:00Z", source="catalog", catalog_dataset=name,
                         catalog_dataset_id=dataset_id, status="ok", **values)
-
-
-def tree_cpu_s(root: int) -> float:
-    """CPU seconds (user + system) used so far by ``root`` and its live descendants."""
-    tree = _children()
-    total, todo = 0, [root]
-    while todo:
-        pid = todo.pop()
-        todo.extend(tree.get(pid, []))
-        try:
-            with open(f"/proc/{pid}/stat", "rb") as handle:
-                fields = handle.read().rsplit(b")", 1)[1].split()
-            total += int(fields[11]) + int(fields[12])
-        except (OSError, IndexError, ValueError):
-            pass
-    return total / os.sysconf("SC_CLK_TCK")
 
 
 def stack_pids(stack: CatalogStack) -> list[int]:

@@ -74,11 +74,6 @@ BAD_INPUTS = {
 }
 
 
-def stored(server: MongoServer, database: str, collection: str) -> list[dict[str, Any]]:
-    with server.client() as client:
-        return list(client[database][collection].find())
-
-
 def compare(reference: list[dict[str, Any]], resumed: list[dict[str, Any]], key: str,
             ignore: set[str]) -> dict[str, int]:
     def strip(doc: dict[str, Any]) -> dict[str, Any]:
@@ -102,8 +97,8 @@ def killed_and_resumed(spider: str, args: dict[str, str], settings: dict[str, st
                        started_work: Callable[[], bool]) -> tuple[float, int]:
     settings = {**settings, "MONGODB_DATABASE": database, "JOBDIR": str(tmp / f"job-{spider}")}
     points = [started_work,
-              lambda: len(stored(server, database, collection)) >= total // 3,
-              lambda: len(stored(server, database, collection)) >= 2 * total // 3]
+              lambda: len(server.documents(database, collection)) >= total // 3,
+              lambda: len(server.documents(database, collection)) >= 2 * total // 3]
     started = time.monotonic()
     kills = 0
     for reached in points:
@@ -185,7 +180,7 @@ def main(argv: list[str] | None = None) -> int:
             base["GITHUB_CACHE_DIR"] = str(tmp / f"github-cache-{uuid.uuid4().hex[:8]}")
             resumed_seconds, kills = killed_and_resumed(spider, args, base, env, tmp, server, database,
                                                         collection, total, started_work)
-            figures = compare(stored(server, reference_db, collection), stored(server, database, collection),
+            figures = compare(server.documents(reference_db, collection), server.documents(database, collection),
                               key, ignore)
             report["runs"][spider] = {**figures, "kills": kills, "uninterrupted_seconds": round(uninterrupted, 1),
                                       "killed_and_resumed_seconds": round(resumed_seconds, 1),

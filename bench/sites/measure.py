@@ -51,19 +51,40 @@ def _children() -> dict[int, list[int]]:
     return tree
 
 
-def tree_rss_kb(root: int) -> int:
-    """The summed resident set of ``root`` and its descendants, in KiB."""
+def process_tree(root: int) -> list[int]:
+    """``root`` and every live descendant of it."""
     tree = _children()
-    total, todo = 0, [root]
+    found, todo = [], [root]
     while todo:
         pid = todo.pop()
+        found.append(pid)
         todo.extend(tree.get(pid, []))
+    return found
+
+
+def tree_rss_kb(root: int) -> int:
+    """The summed resident set of ``root`` and its descendants, in KiB."""
+    total = 0
+    for pid in process_tree(root):
         try:
             with open(f"/proc/{pid}/statm") as handle:
                 total += int(handle.read().split()[1]) * (os.sysconf("SC_PAGE_SIZE") // 1024)
         except (OSError, IndexError, ValueError):
             pass
     return total
+
+
+def tree_cpu_s(root: int) -> float:
+    """CPU seconds (user + system) used so far by ``root`` and its live descendants."""
+    total = 0
+    for pid in process_tree(root):
+        try:
+            with open(f"/proc/{pid}/stat", "rb") as handle:
+                fields = handle.read().rsplit(b")", 1)[1].split()
+            total += int(fields[11]) + int(fields[12])
+        except (OSError, IndexError, ValueError):
+            pass
+    return total / os.sysconf("SC_CLK_TCK")
 
 
 def machine_busy_s() -> float:

@@ -94,8 +94,9 @@ class DiskSpaceGuard:
     async def spider_opened(self, spider: Any) -> None:
         if not self.directories:
             return
-        if self.short_of_space() is not None:
-            await self._stop(self.short_of_space() or "", starting=True)
+        reason = self.short_of_space()
+        if reason is not None:
+            self._stop(reason, starting=True)
             return
         self._watching = asyncio.create_task(self._watch())
 
@@ -104,9 +105,9 @@ class DiskSpaceGuard:
             await asyncio.sleep(self.interval)
             reason = self.short_of_space()
             if reason is not None:
-                await self._stop(reason, starting=False)
+                self._stop(reason, starting=False)
 
-    async def _stop(self, reason: str, starting: bool) -> None:
+    def _stop(self, reason: str, starting: bool) -> None:
         if self.stopped:
             return
         self.stopped = True

@@ -71,6 +71,11 @@ def _origin(url: str | None) -> tuple[str, str, int] | None:
         return None
 
 
+def _kind(address: str) -> str:
+    """The stats name of a refused address (loopback, private, metadata service...)."""
+    return classify(ipaddress.ip_address(address.split("%", 1)[0])) or "not public"
+
+
 class AddressGuardMiddleware:
     def __init__(self, crawler: Any):
         self.crawler = crawler
@@ -84,8 +89,8 @@ class AddressGuardMiddleware:
         #: saves the lookup.
         self._verdicts: dict[str, tuple[str, str] | None] = {}
         self._catalog_read = False
-        #: Hosts whose answer lost a refused address at connection time -> the refusal.
-        self._left_out: dict[str, str] = {}
+        #: Hosts whose answer lost a refused address at connection time -> (kind, refusal).
+        self._left_out: dict[str, tuple[str, str]] = {}
         self._proxy_hosts: set[str] = set()
 
     @classmethod
@@ -107,24 +112,34 @@ class AddressGuardMiddleware:
         if not self._restricting or isinstance(reactor.nameResolver, GuardedNameResolver):
             return
         reactor.installNameResolver(GuardedNameResolver(reactor.nameResolver, self))
-        self._proxy_hosts = {
+        self._proxy_hosts |= {
             (parts.hostname or "").lower() for parts in map(urlsplit, urllib.request.getproxies().values())
         }
 
     def exempt_host(self, host: str, port: int) -> bool:
         """Whether a connection to ``host:port`` is the operator's (never filtered)."""
-        if not self._catalog_read:
-            self._exempt_the_catalog()
+        self._exempt_the_catalog()
         host = host.lower().strip("[]")
         return host in self._proxy_hosts or any(h == host and p == port for _, h, p in self.exempt)
 
     def left_out(self, host: str, address: str, refusal: str) -> None:
-        """A refused address was taken out of the answer for ``host`` at connection time."""
+        """``address`` (refused) was taken out of the answer for ``host`` at connection time."""
         self.stats.inc_value("address_guard/left_out")
-        self._left_out[host.lower()] = refusal
+        self._left_out[host.lower()] = (_kind(address), refusal)
+
+    def _refuse(self, kind: str, reason: str, request: Request, rebound: bool = False) -> None:
+        """Count a refused request and fail it with ``reason`` and the advice."""
+        self.stats.inc_value("address_guard/blocked")
+        self.stats.inc_value(f"address_guard/blocked/{kind}")
+        if rebound:
+            self.stats.inc_value("address_guard/rebound")
+        raise BlockedAddressRequest(f"{reason} for {request.url}; set ALLOW_PRIVATE_ADDRESSES to allow it")
 
     def _exempt_the_catalog(self) -> None:
-        """The spider's catalog (``-a catalog=``) is operator configuration too."""
+        """The spider's catalog (``-a catalog=``) is operator configuration too (read once,
+        when the spider is there)."""
+        if self._catalog_read:
+            return
         self._catalog_read = True
         spider = self.crawler.spider
         try:
@@ -139,8 +154,7 @@ class AddressGuardMiddleware:
         """The request's origin when this middleware checks it, else None."""
         if request.meta.get(FETCH_META) or not self._restricting:
             return None
-        if not self._catalog_read:
-            self._exempt_the_catalog()
+        self._exempt_the_catalog()
         origin = _origin(request.url)
         return None if origin is None or origin in self.exempt else origin
 
@@ -148,15 +162,12 @@ class AddressGuardMiddleware:
         origin = self._checked_origin(request)
         if origin is None or not isinstance(exception, (DNSLookupError, CannotResolveHostError)):
             return None
-        refusal = self._left_out.get(origin[1])
-        if refusal is None:
+        left_out = self._left_out.get(origin[1])
+        if left_out is None:
             return None
-        self.stats.inc_value("address_guard/blocked")
-        self.stats.inc_value("address_guard/rebound")
-        raise BlockedAddressRequest(
-            f"{origin[1]} resolved to {refusal} when connecting, after it was checked (DNS rebinding?); "
-            f"nothing was sent, for {request.url}; set ALLOW_PRIVATE_ADDRESSES to allow it"
-        )
+        kind, refusal = left_out
+        self._refuse(kind, f"{origin[1]} resolved to {refusal} when connecting, after it was checked "
+                           "(DNS rebinding?); nothing was sent,", request, rebound=True)
 
     def process_response(self, request: Request, response: Any, spider: Any = None) -> Any:
         origin = self._checked_origin(request)
@@ -167,14 +178,8 @@ class AddressGuardMiddleware:
         refusal = self.policy.refusal(str(peer))
         if refusal is None:
             return response
-        kind = classify(ipaddress.ip_address(str(peer))) or "not public"
-        self.stats.inc_value("address_guard/blocked")
-        self.stats.inc_value(f"address_guard/blocked/{kind}")
-        self.stats.inc_value("address_guard/rebound")
-        raise BlockedAddressRequest(
-            f"{origin[1]} answered from {refusal} after it was checked (DNS rebinding?); its answer "
-            f"was thrown away, for {request.url}; set ALLOW_PRIVATE_ADDRESSES to allow it"
-        )
+        self._refuse(_kind(str(peer)), f"{origin[1]} answered from {refusal} after it was checked "
+                                       "(DNS rebinding?); its answer was thrown away,", request, rebound=True)
 
     async def process_request(self, request: Request, spider: Any = None) -> None:
         proxy = request.meta.get("proxy")
@@ -188,10 +193,7 @@ class AddressGuardMiddleware:
             self._verdicts[host] = await self._judge(host)
         verdict = self._verdicts[host]
         if verdict is not None:
-            kind, refusal = verdict
-            self.stats.inc_value("address_guard/blocked")
-            self.stats.inc_value(f"address_guard/blocked/{kind}")
-            raise BlockedAddressRequest(f"{refusal} for {request.url}; set ALLOW_PRIVATE_ADDRESSES to allow it")
+            self._refuse(*verdict, request)
         return None
 
     async def _judge(self, host: str) -> tuple[str, str] | None:
@@ -210,8 +212,7 @@ class AddressGuardMiddleware:
         for address in addresses:
             refusal = self.policy.refusal(address)
             if refusal is not None:
-                kind = classify(ipaddress.ip_address(address.split("%", 1)[0])) or "not public"
-                return kind, f"{host} resolves to {refusal}" if address != literal else refusal
+                return _kind(address), f"{host} resolves to {refusal}" if address != literal else refusal
         return None
 
 

@@ -412,8 +412,6 @@ class HarvestSpider(CkanApiSpider):
             repository = await self._read_repository(portal)
             stored = None if repository is None else {i for i in repository[1] if id_range.holds(i)}
             gather = _Gather(run, stored=stored)
-            self._yielded.setdefault(work, 0)
-            self._processed.setdefault(work, 0)
             try:
                 async for item in self._search(api_url, gather, id_range):
                     yield self._count(item, work)
